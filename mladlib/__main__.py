@@ -1,0 +1,5 @@
+"""``python -m mladlib ...``: see :mod:`mladlib.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

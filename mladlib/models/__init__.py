@@ -1,0 +1,17 @@
+"""MLAD and its baselines (paper section 3, tables 1, 5, S2, S4).
+
+Every model maps features ``x (B, T, F)`` and an optional padding mask ``(B, T)`` to a
+:class:`ModelOutput` holding logits ``(B, T, C)``.
+"""
+
+from .baselines import MODEL_LABELS, MODEL_VARIANTS, FullAttentionBaseline, LinearBaseline, build_model, count_parameters
+from .layers import AttentionBlock, ClassClassifiers, ClassFeatures, PositionalEncoding, sinusoidal_table
+from .mlad import MLAD, MLADLayer, ModelOutput
+from .official import PublicLayoutMLAD, load_official_checkpoint
+
+__all__ = [
+    "MLAD", "MLADLayer", "ModelOutput", "ClassFeatures", "ClassClassifiers", "AttentionBlock",
+    "PositionalEncoding", "sinusoidal_table", "LinearBaseline", "FullAttentionBaseline",
+    "MODEL_VARIANTS", "MODEL_LABELS", "build_model", "count_parameters",
+    "PublicLayoutMLAD", "load_official_checkpoint",
+]

@@ -1,0 +1,63 @@
+"""Small shared helpers: seeding, atomic file writes, array conversion."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int, deterministic: bool = True, num_threads: int | None = None) -> None:
+    """Seed Python, NumPy and torch; optionally force deterministic kernels.
+
+    The same command then gives the same numbers on the same machine. ``num_threads``
+    fixes torch's intra-op thread count (a different count changes reduction order).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    if deterministic:
+        # warn_only: a few CUDA kernels (e.g. index_add backward) have no deterministic
+        # version; on CPU every kernel we use is deterministic.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Readers never see a half-written file, and a failure leaves no temporary behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def to_numpy(array) -> np.ndarray:
+    """Return ``array`` (numpy array, torch tensor or nested list) as a NumPy array."""
+    if isinstance(array, torch.Tensor):
+        return array.detach().to("cpu", torch.float64 if array.is_floating_point() else array.dtype).numpy()
+    return np.asarray(array)
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

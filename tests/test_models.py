@@ -1,0 +1,295 @@
+"""The MLAD model family: shapes, size, masking, equivariance, training signal, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mladlib.models import (
+    MLAD,
+    MODEL_VARIANTS,
+    ClassFeatures,
+    FullAttentionBaseline,
+    LinearBaseline,
+    MLADLayer,
+    PublicLayoutMLAD,
+    build_model,
+    count_parameters,
+    load_official_checkpoint,
+)
+from mladlib.utils import seed_everything
+
+B, T, C, F_DIM, H = 2, 12, 5, 16, 8
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    seed_everything(0)
+
+
+def small(name: str = "mlad", **kw):
+    opts = dict(hidden_dim=H, num_layers=2, dropout=0.0, attention_dropout=0.0)
+    opts.update(kw)
+    return build_model(name, C, F_DIM, **opts).eval()
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_VARIANTS))
+def test_every_variant_gives_logits_of_shape_btc(name):
+    out = small(name)(torch.randn(B, T, F_DIM))
+    assert out.logits.shape == (B, T, C)
+    if out.initial_logits is not None:
+        assert out.initial_logits.shape == (B, T, C)
+    assert torch.isfinite(out.logits).all()
+
+
+def test_variants_are_the_papers_ablations():
+    assert len(small("cf").layers) == 0 and small("cf").initial_classifier is None
+    assert small("cb").layers[0].branches == ("cb",)
+    assert small("tb").layers[0].branches == ("tb",)
+    assert float(small("mlad-fixed-alpha").layers[0].alpha) == 0.5
+    assert small("mlad").layers[0].alpha_logit is not None
+    assert small("linear")(torch.randn(1, 3, F_DIM)).initial_logits is None
+
+
+def test_class_features_is_eq1_for_each_class():
+    cf = ClassFeatures(C, F_DIM, H)
+    x = torch.randn(B, T, F_DIM)
+    f = cf(x)
+    assert f.shape == (B, T, C, H)
+    W = cf.weight.view(C, H, F_DIM)
+    b = cf.bias.view(C, H)
+    for c in range(C):  # the loop the GEMM replaces
+        torch.testing.assert_close(f[:, :, c], F.relu(x @ W[c].T + b[c]))
+
+
+def test_one_mlad_layer_has_about_200k_parameters_at_h128():
+    n = count_parameters(MLADLayer(128))
+    assert 190_000 <= n <= 210_000, n
+    assert count_parameters(MLADLayer(128, branches=("cb",))) == pytest.approx(n / 2, abs=2)
+
+
+def test_mlad_attention_maps_have_the_papers_shapes():
+    out = small()(torch.randn(B, T, F_DIM), return_attention=True)
+    assert len(out.attention) == 2
+    cb, tb = out.attention[0]["cb"], out.attention[0]["tb"]
+    assert cb.shape == (B, T, C, C) and tb.shape == (B, C, T, T)
+    torch.testing.assert_close(cb.sum(-1), torch.ones(B, T, C))
+    torch.testing.assert_close(tb.sum(-1), torch.ones(B, C, T))
+    full = small("full")(torch.randn(B, T, F_DIM), return_attention=True).attention[0]["full"]
+    assert full.shape == (B, T * C, T * C)
+
+
+@pytest.mark.parametrize("name", ["mlad", "tb", "full"])
+def test_attention_map_path_equals_fused_path(name):
+    model = small(name)
+    x = torch.randn(B, T, F_DIM)
+    torch.testing.assert_close(model(x).logits, model(x, return_attention=True).logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mlad", "tb", "cb", "full", "linear", "cf"])
+def test_padding_does_not_change_valid_steps(name):
+    model = small(name)
+    x = torch.randn(1, T, F_DIM)
+    pad = torch.randn(1, 5, F_DIM) * 10  # garbage in the padded steps
+    padded = torch.cat([x, pad], dim=1)
+    mask = torch.zeros(1, T + 5, dtype=torch.bool)
+    mask[:, :T] = True
+    alone = model(x)
+    both = model(padded, mask=mask)
+    torch.testing.assert_close(both.logits[:, :T], alone.logits, rtol=1e-5, atol=1e-5)
+    if alone.initial_logits is not None:
+        torch.testing.assert_close(both.initial_logits[:, :T], alone.initial_logits, rtol=1e-5, atol=1e-5)
+
+
+def test_padded_batch_of_unequal_videos_equals_each_video_alone():
+    model = small()
+    a, b = torch.randn(1, T, F_DIM), torch.randn(1, T - 4, F_DIM)
+    batch = torch.cat([a, F.pad(b, (0, 0, 0, 4))])
+    mask = torch.ones(2, T, dtype=torch.bool)
+    mask[1, T - 4:] = False
+    out = model(batch, mask).logits
+    torch.testing.assert_close(out[0], model(a).logits[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[1, : T - 4], model(b).logits[0], rtol=1e-5, atol=1e-5)
+
+
+def test_mlad_layer_is_permutation_equivariant_over_classes():
+    layer = MLADLayer(H, dropout=0.0, attention_dropout=0.0).eval()
+    f = torch.randn(B, T, C, H)
+    perm = torch.randperm(C)
+    out, _ = layer(f)
+    out_perm, _ = layer(f[:, :, perm])
+    torch.testing.assert_close(out_perm, out[:, :, perm], rtol=1e-5, atol=1e-5)
+
+
+def test_cb_only_output_at_a_step_depends_only_on_that_step():
+    model = small("cb", positional_encoding=False)
+    x = torch.randn(1, T, F_DIM)
+    y = x.clone()
+    y[:, 7] += torch.randn(F_DIM)
+    changed = (model(x).logits - model(y).logits).abs().amax(dim=-1)[0]  # (T,)
+    assert changed[7] > 1e-4
+    assert torch.all(changed[torch.arange(T) != 7] == 0)
+
+
+def test_tb_output_at_a_step_depends_on_other_steps():
+    model = small("tb")
+    x = torch.randn(1, T, F_DIM)
+    y = x.clone()
+    y[:, 7] += torch.randn(F_DIM)
+    changed = (model(x).logits - model(y).logits).abs().amax(dim=-1)[0]
+    assert changed[0] > 1e-6
+
+
+def test_positional_encoding_lets_the_model_tell_order():
+    with_pe, without = small("tb"), small("tb", positional_encoding=False)
+    x = torch.randn(1, T, F_DIM)
+    rev = x.flip(1)
+    # without positions TB is equivariant to reversing time: outputs are the reversed outputs
+    torch.testing.assert_close(without(rev).logits, without(x).logits.flip(1), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(with_pe(rev).logits, with_pe(x).logits.flip(1), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_VARIANTS))
+def test_gradient_reaches_every_parameter(name):
+    model = small(name).train()
+    out = model(torch.randn(B, T, F_DIM))
+    loss = out.logits.square().mean() + (out.initial_logits.square().mean() if out.initial_logits is not None else 0)
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, pname
+
+
+@pytest.mark.parametrize("name", ["mlad", "cf", "full"])
+def test_overfits_a_tiny_fixed_batch(name):
+    model = small(name).train()
+    x = torch.randn(4, T, F_DIM)
+    y = (torch.rand(4, T, C) < 0.3).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def loss_fn():
+        out = model(x)
+        loss = F.binary_cross_entropy_with_logits(out.logits, y)
+        if out.initial_logits is not None:
+            loss = loss + F.binary_cross_entropy_with_logits(out.initial_logits, y)
+        return loss
+
+    first = loss_fn().item()
+    for _ in range(300):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 10, (first, loss.item())
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (torch.randn(B, T, F_DIM + 1), rf"\(B, T, {F_DIM}\)"),
+        (torch.randn(T, F_DIM), rf"\(B, T, {F_DIM}\)"),
+        (torch.full((B, T, F_DIM), float("nan")), "NaN"),
+        (torch.randn(B, 0, F_DIM), "T >= 1"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(x, message):
+    with pytest.raises(ValueError, match=message):
+        small()(x)
+
+
+def test_bad_mask_and_options_raise():
+    model = small()
+    with pytest.raises(ValueError, match=r"bool mask of shape \(2, 12\)"):
+        model(torch.randn(B, T, F_DIM), torch.ones(B, T))
+    with pytest.raises(ValueError, match="at least one valid"):
+        model(torch.randn(B, T, F_DIM), torch.zeros(B, T, dtype=torch.bool))
+    with pytest.raises(ValueError, match="branches"):
+        MLADLayer(H, branches=("xb",))
+    with pytest.raises(ValueError, match="alpha"):
+        MLADLayer(H, alpha=1.5)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("transformer", C, F_DIM)
+
+
+def test_bf16_autocast_on_cpu():
+    model = small()
+    x = torch.randn(B, T, F_DIM)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert torch.isfinite(out.logits).all()
+    torch.testing.assert_close(out.logits.float(), model(x).logits, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.slow
+def test_torch_compile_gives_the_eager_outputs():
+    model = small()
+    x = torch.randn(B, T, F_DIM)
+    compiled = torch.compile(model)
+    torch.testing.assert_close(compiled(x).logits, model(x).logits, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_matches_cpu_fp32():
+    model = small()
+    x = torch.randn(B, T, F_DIM)
+    ref = model(x).logits
+    gpu = model.cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = gpu(x.cuda()).logits.float().cpu()
+    torch.testing.assert_close(out, ref, rtol=0.05, atol=0.05)
+
+
+def test_official_checkpoint_loads_into_an_equal_mlad(tmp_path):
+    reference = PublicLayoutMLAD(C, F_DIM, hidden_dim=H, num_layers=3, max_len=T).eval()
+    with torch.no_grad():
+        reference.alpha.copy_(torch.randn(3))
+    path = tmp_path / "mlad_release.pt"
+    torch.save({"epoch": 7, "state_dict": reference.state_dict(), "optimizer": {}}, path)
+    model = load_official_checkpoint(path)
+    assert not model.training and len(model.layers) == 3 and model.hidden_dim == H
+    x = torch.randn(B, T, F_DIM)
+    final, initial = reference(x)
+    out = model(x)
+    torch.testing.assert_close(out.logits, final, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.initial_logits, initial, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="positional table holds"):
+        model(torch.randn(1, T + 1, F_DIM))
+
+
+def test_official_checkpoint_with_two_heads_and_module_prefix(tmp_path):
+    reference = PublicLayoutMLAD(C, F_DIM, hidden_dim=H, num_layers=1, num_heads=2, ff_dim=12, max_len=T).eval()
+    state = {f"module.{k}": v for k, v in reference.state_dict().items()}
+    torch.save({"epoch": 1, "state_dict": state, "optimizer": {}}, tmp_path / "m.pt")
+    model = load_official_checkpoint(tmp_path / "m.pt", num_heads=2)
+    x = torch.randn(B, T, F_DIM)
+    torch.testing.assert_close(model(x).logits, reference(x)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {"x": Evil()}}, path)
+    with pytest.raises(ValueError, match="weights-only"):
+        load_official_checkpoint(path)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pt"):
+        load_official_checkpoint(tmp_path / "junk.pt")
+
+
+def test_wrong_layout_names_the_missing_key(tmp_path):
+    reference = PublicLayoutMLAD(C, F_DIM, hidden_dim=H, num_layers=1, max_len=T)
+    state = reference.state_dict()
+    del state["encoder_layers2.0.linear1.weight"]
+    torch.save({"state_dict": state}, tmp_path / "broken.pt")
+    with pytest.raises(ValueError, match="encoder_layers2.0.linear1.weight"):
+        load_official_checkpoint(tmp_path / "broken.pt")
+
+
+def test_linear_and_full_baselines_are_what_they_claim():
+    lin = LinearBaseline(C, F_DIM)
+    assert count_parameters(lin) == F_DIM * C + C
+    full = FullAttentionBaseline(C, F_DIM, hidden_dim=H, num_layers=1)
+    assert count_parameters(full.layers[0]) == count_parameters(MLADLayer(H, branches=("cb",)))
