@@ -4,8 +4,8 @@ and the paper's metrics."""
 
 __version__ = "0.1.0"
 
-from . import data, models  # noqa: E402
+from . import data, metrics, models, train  # noqa: E402
 from .models import MLAD, MLADLayer, build_model  # noqa: E402
 from .utils import seed_everything  # noqa: E402
 
-__all__ = ["data", "models", "MLAD", "MLADLayer", "build_model", "seed_everything", "__version__"]
+__all__ = ["data", "metrics", "models", "train", "MLAD", "MLADLayer", "build_model", "seed_everything", "__version__"]
