@@ -1,0 +1,392 @@
+"""The embedded dataset: untrimmed synthetic "sports videos" whose action dependencies are
+planted and known, written to disk in exactly the real MultiTHUMOS layout.
+
+Why it exists: the real I3D features are several GB and often unobtainable; this dataset
+lets every chapter run in minutes on a CPU, through the very code path real features take
+(`annotations.json` in the shared JSON layout with times in seconds, one HDF5 dataset of
+features per video, split lists, `classes.txt`), and it knows the truth the paper can only
+illustrate: which actions co-occur, which follow which.
+
+How a video is made (all randomness from one seed):
+
+1. **Scene and script.** A video belongs to a scene (basketball, volleyball, high jump,
+   discus, weightlifting). The scene's script strings *episodes* together, separated by
+   idle gaps; an episode is a sequence of *phases*, each a set of actions active together
+   for a few steps. Actions in one phase co-occur (dribble with run); consecutive phases
+   plant "follows" dependencies (fall after jump, release after wind-up). Generic actions
+   (run, jump, fall, throw, stand) appear in several scenes.
+2. **Background actors.** Walk and sit happen at random, independently of the foreground,
+   in any scene: the paper's failure case (section 6), a dependency that does not exist.
+3. **Features** at 3 steps per second, ``x_t = context + sum_a s_a v_a P[a] + noise``: each
+   action has a visual prototype ``P[a]`` (a unit vector), scaled by its visibility ``v_a``
+   and by a random amplitude ``s_a`` per instance; for "view-dependent" actions the sign of
+   ``s_a`` is random per instance (seen from the left or the right), which a linear
+   classifier cannot undo but class features (eq. 1, a ReLU) can. The scene's context
+   vector is shared by the court sports. Noise is white plus a slowly varying AR(1) drift.
+4. **Ambiguity by design.** Two actions share one prototype and are told apart only by
+   what co-occurs with them (a basketball *guard* happens while the opponent dribbles, a
+   *block* while the opponent shoots); two actions are nearly invisible and are detectable
+   only from what preceded them (a *fall* after a jump or dunk, a discus *release* after
+   the wind-up). So the co-occurrence branch and the temporal branch each have something
+   only they can solve.
+
+The planted graphs are saved beside the data (`dependencies.json`) so the book can compare
+what attention learned with the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .data import DatasetSpec, VideoDataset
+
+GENERATOR_VERSION = 1
+FEATURES_PER_SECOND = 3.0
+
+# --- the action vocabulary -------------------------------------------------------------
+@dataclass(frozen=True)
+class Look:
+    """How an action appears in the features.
+
+    ``prototype``: key of its visual prototype (actions sharing a key look alike);
+    ``visibility``: scale of the prototype; ``signed``: the sign is random per instance
+    (view-dependent: a linear classifier cannot undo it, a ReLU pair can); ``views``:
+    number of distinct prototype vectors, one drawn per instance (an action filmed from
+    several angles needs several detectors).
+    """
+
+    prototype: str
+    visibility: float = 1.0
+    signed: bool = False
+    views: int = 1
+
+
+ACTIONS: dict[str, Look] = {
+    "Run": Look("run", 1.0, True, 3),
+    "Jump": Look("jump", 1.0, True, 3),
+    "Fall": Look("down"),  # looks like Sit; only a preceding jump tells them apart
+    "Throw": Look("throw"),  # looks like DiscusRelease; told apart by the wind-up before
+    "Stand": Look("stand", 0.7),
+    "Walk": Look("walk", 0.9, True),  # background
+    "Sit": Look("down"),  # background
+    "BasketballDribble": Look("dribble", 1.0, True, 3),
+    "BasketballShot": Look("shot", 0.9, True, 3),
+    "BasketballDunk": Look("slam", 1.0, True),  # looks like VolleyballSpike
+    "BasketballGuard": Look("defend"),  # looks like BasketballBlock; told apart by what co-occurs
+    "BasketballBlock": Look("defend"),
+    "VolleyballSet": Look("set", 0.9, True, 3),
+    "VolleyballSpike": Look("slam", 1.0, True),
+    "HighJump": Look("highjump", 0.35),
+    "DiscusWindUp": Look("windup", 1.0, True, 3),
+    "DiscusRelease": Look("throw"),
+    "ThrowDiscus": Look("throwdiscus", 0.35),
+    "CleanAndJerk": Look("cleanjerk", 0.5),
+    "Squat": Look("squat", 1.0, True, 3),
+}
+CLASS_NAMES: tuple[str, ...] = tuple(ACTIONS)
+BACKGROUND_ACTIONS = ("Walk", "Sit")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Actions active together for ``duration`` steps (inclusive range); kept w.p. ``p``."""
+
+    actions: tuple[str, ...]
+    duration: tuple[int, int]
+    p: float = 1.0
+
+
+@dataclass(frozen=True)
+class Scene:
+    context: str
+    episodes: tuple[tuple[float, tuple[Phase, ...]], ...]  # (weight, phases)
+    gap: tuple[int, int] = (3, 12)
+
+
+SCENES: dict[str, Scene] = {
+    "basketball": Scene("court", (
+        (0.4, (Phase(("BasketballDribble", "Run"), (5, 12)),
+               Phase(("BasketballShot", "Jump", "BasketballBlock"), (2, 4)))),
+        (0.25, (Phase(("BasketballDribble", "Run"), (4, 10)),
+                Phase(("BasketballDunk", "Jump"), (2, 3)),
+                Phase(("Fall",), (2, 4), p=0.7))),
+        (0.35, (Phase(("BasketballGuard", "BasketballDribble"), (4, 10)),)),
+    )),
+    "volleyball": Scene("court", (
+        (0.7, (Phase(("VolleyballSet",), (2, 4)),
+               Phase(("VolleyballSpike", "Jump"), (2, 3)),
+               Phase(("Fall",), (2, 3), p=0.5))),
+        (0.3, (Phase(("Stand",), (3, 6)), Phase(("Throw",), (2, 3)))),
+    )),
+    "highjump": Scene("track", (
+        (1.0, (Phase(("Run", "HighJump"), (6, 12)),
+               Phase(("Jump", "HighJump"), (2, 3)),
+               Phase(("Fall", "HighJump"), (2, 4)))),
+    ), gap=(6, 20)),
+    "discus": Scene("field", (
+        (1.0, (Phase(("DiscusWindUp", "ThrowDiscus"), (4, 8)),
+               Phase(("DiscusRelease", "ThrowDiscus"), (2, 3)))),
+    ), gap=(6, 20)),
+    "weightlifting": Scene("gym", (
+        (1.0, (Phase(("Squat", "CleanAndJerk"), (3, 6)),
+               Phase(("Stand", "CleanAndJerk"), (3, 8)))),
+    ), gap=(6, 20)),
+}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Size and difficulty of the embedded dataset. Lengths are in steps (3 per second)."""
+
+    num_train: int = 160
+    num_test: int = 80
+    length: tuple[int, int] = (96, 320)
+    feature_dim: int = 128
+    amplitude: float = 1.6  # prototype norm at visibility 1, in units of the per-dim noise
+    amplitude_jitter: float = 0.3  # instance amplitude ~ U(1 - j, 1 + j)
+    context_strength: float = 1.0
+    noise_std: float = 1.0
+    drift_std: float = 0.5  # stationary std of the AR(1) drift
+    drift_rho: float = 0.9
+    background_rate: float = 0.7  # probability that a video has a background actor
+    seed: int = 0
+
+    @property
+    def size_name(self) -> str:
+        return f"{self.num_train}x{self.num_test}-F{self.feature_dim}"
+
+
+SIZES: dict[str, SynthConfig] = {
+    "default": SynthConfig(),
+    "tiny": SynthConfig(num_train=12, num_test=6, length=(40, 90), feature_dim=32),
+    # 200/213 videos of about 217 s (650 steps) on average, 2048-d: MultiTHUMOS-sized
+    "multithumos": SynthConfig(num_train=200, num_test=213, length=(150, 1150), feature_dim=2048),
+}
+
+
+@dataclass
+class _Video:
+    labels: np.ndarray  # (T, C) uint8
+    activation: np.ndarray  # (T, n_prototypes) float: signed, scaled prototype weights
+    segments: list[tuple[int, int, int]] = field(default_factory=list)  # (class, first, last)
+
+
+def _paint(video: _Video, cls: int, first: int, last: int, weight: float, row: int) -> None:
+    video.labels[first : last + 1, cls] = 1
+    video.activation[first : last + 1, row] += weight
+    video.segments.append((cls, first, last))
+
+
+def _prototype_rows() -> dict[str, int]:
+    """First row of each prototype key in the prototype matrix; a key has ``views`` rows."""
+    views: dict[str, int] = {}
+    for look in ACTIONS.values():
+        views[look.prototype] = max(views.get(look.prototype, 1), look.views)
+    rows, start = {}, 0
+    for key in sorted(views):
+        rows[key] = start
+        start += views[key]
+    return rows
+
+
+def _make_video(scene: Scene, T: int, cfg: SynthConfig, rng: np.random.Generator, proto_rows: dict[str, int]) -> _Video:
+    C = len(CLASS_NAMES)
+    n_rows = max(proto_rows[l.prototype] + l.views for l in ACTIONS.values())
+    video = _Video(np.zeros((T, C), np.uint8), np.zeros((T, n_rows)))
+    cls = {name: i for i, name in enumerate(CLASS_NAMES)}
+
+    def paint(name: str, first: int, last: int) -> None:
+        look = ACTIONS[name]
+        weight = cfg.amplitude * look.visibility * rng.uniform(1 - cfg.amplitude_jitter, 1 + cfg.amplitude_jitter)
+        if look.signed and rng.random() < 0.5:
+            weight = -weight
+        row = proto_rows[look.prototype] + int(rng.integers(look.views))
+        _paint(video, cls[name], first, last, weight, row)
+
+    weights = np.array([w for w, _ in scene.episodes])
+    t = int(rng.integers(1, scene.gap[1] + 1))  # never start at step 0 (see write_layout)
+    while True:
+        phases = scene.episodes[rng.choice(len(weights), p=weights / weights.sum())][1]
+        planned = [(ph, int(rng.integers(ph.duration[0], ph.duration[1] + 1))) for ph in phases if rng.random() < ph.p]
+        if t + sum(d for _, d in planned) > T - 1:
+            break
+        for phase, duration in planned:
+            for name in phase.actions:
+                paint(name, t, t + duration - 1)
+            t += duration
+        t += int(rng.integers(scene.gap[0], scene.gap[1] + 1))
+
+    if rng.random() < cfg.background_rate:  # a background actor, blind to the foreground
+        t = int(rng.integers(1, 30))
+        while t < T - 1:
+            name = BACKGROUND_ACTIONS[int(rng.integers(len(BACKGROUND_ACTIONS)))]
+            duration = int(rng.integers(4, 16))
+            last = min(t + duration - 1, T - 1)
+            paint(name, t, last)
+            t = last + 1 + int(rng.integers(5, 40))
+    return video
+
+
+def planted_dependencies() -> dict:
+    """The planted graphs, ``C x C`` 0/1 lists indexed ``[i][j]``.
+
+    ``cooccurrence[i][j]``: some phase holds both i and j. ``follows[i][j]``: a phase holding
+    i comes right after a phase holding j, and i was not already active in that phase.
+    """
+    C = len(CLASS_NAMES)
+    idx = {name: i for i, name in enumerate(CLASS_NAMES)}
+    co = np.zeros((C, C), int)
+    follows = np.zeros((C, C), int)
+    for scene in SCENES.values():
+        for _, phases in scene.episodes:
+            for k, phase in enumerate(phases):
+                for a in phase.actions:
+                    for b in phase.actions:
+                        if a != b:
+                            co[idx[a], idx[b]] = 1
+                    if k > 0 and a not in phases[k - 1].actions:
+                        for b in phases[k - 1].actions:
+                            follows[idx[a], idx[b]] = 1
+    shared: dict[str, list[str]] = {}
+    for name, look in ACTIONS.items():
+        shared.setdefault(look.prototype, []).append(name)
+    return {
+        "classes": list(CLASS_NAMES),
+        "cooccurrence": co.tolist(),
+        "follows": follows.tolist(),
+        "shared_prototype": [names for names in shared.values() if len(names) > 1],
+        "low_visibility": [n for n, look in ACTIONS.items() if look.visibility < 0.5],
+        "view_dependent": [n for n, look in ACTIONS.items() if look.signed],
+        "views": {n: look.views for n, look in ACTIONS.items()},
+        "background": list(BACKGROUND_ACTIONS),
+        "scenes": {name: {"context": s.context,
+                          "episodes": [[list(ph.actions) for ph in phases] for _, phases in s.episodes]}
+                   for name, s in SCENES.items()},
+    }
+
+
+def generate(cfg: SynthConfig) -> dict[str, dict]:
+    """Generate every video in memory: ``{video_id: {"subset", "features" (T, F) float32,
+    "labels" (T, C) uint8, "segments"}}``. Deterministic in ``cfg`` (seed included)."""
+    rng = np.random.default_rng([GENERATOR_VERSION, cfg.seed])
+    proto_rows = _prototype_rows()
+    n_rows = max(proto_rows[l.prototype] + l.views for l in ACTIONS.values())
+    F = cfg.feature_dim
+    P = rng.standard_normal((n_rows, F))
+    P /= np.linalg.norm(P, axis=1, keepdims=True)  # (n_prototype_views, F), unit norm
+    contexts = sorted({s.context for s in SCENES.values()})
+    context_vec = rng.standard_normal((len(contexts), F))
+    context_vec *= cfg.context_strength / np.linalg.norm(context_vec, axis=1, keepdims=True)
+    scene_names = list(SCENES)
+    videos: dict[str, dict] = {}
+    for subset, count, prefix in (("training", cfg.num_train, "video_train"), ("testing", cfg.num_test, "video_test")):
+        for k in range(count):
+            scene_name = scene_names[k % len(scene_names)] if k < len(scene_names) else scene_names[int(rng.integers(len(scene_names)))]
+            scene = SCENES[scene_name]
+            T = int(rng.integers(cfg.length[0], cfg.length[1] + 1))
+            video = _make_video(scene, T, cfg, rng, proto_rows)
+            drift = np.empty((T, F))
+            innovation = rng.standard_normal((T, F)) * cfg.drift_std * np.sqrt(1 - cfg.drift_rho**2)
+            drift[0] = rng.standard_normal(F) * cfg.drift_std
+            for t in range(1, T):
+                drift[t] = cfg.drift_rho * drift[t - 1] + innovation[t]
+            x = (video.activation @ P  # (T, F): every active prototype, signed and scaled
+                 + context_vec[contexts.index(scene.context)]
+                 + drift
+                 + rng.standard_normal((T, F)) * cfg.noise_std)
+            videos[f"{prefix}_{k + 1:04d}"] = {
+                "subset": subset, "scene": scene_name, "features": x.astype(np.float32),
+                "labels": video.labels, "segments": video.segments,
+            }
+    return videos
+
+
+def write_layout(videos: dict[str, dict], root: str | Path, cfg: SynthConfig) -> Path:
+    """Write ``videos`` to ``root`` in the real layout (MultiTHUMOS-style, 1-based class ids).
+
+    A segment covering steps ``a..b`` is written as ``[a - 0.5, b + 0.5] / fps`` seconds, so
+    the inclusive rule (MLAD code) and the strict rule (super-events code) both give back
+    exactly steps ``a..b``. Files are written into a temporary folder that is renamed onto
+    ``root`` at the end, so an interrupted run leaves nothing half-written.
+    """
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        annotations = {}
+        with h5py.File(tmp / "features.h5", "w") as h5:
+            for vid, v in videos.items():
+                T = len(v["features"])
+                h5.create_dataset(vid, data=v["features"])
+                annotations[vid] = {
+                    "subset": v["subset"],
+                    "duration": T / FEATURES_PER_SECOND,
+                    "actions": [[c + 1, (a - 0.5) / FEATURES_PER_SECOND, (b + 0.5) / FEATURES_PER_SECOND]
+                                for c, a, b in sorted(v["segments"], key=lambda s: (s[1], s[0]))],
+                }
+        (tmp / "annotations.json").write_text(json.dumps(annotations))
+        for subset, name in (("training", "train_list.txt"), ("testing", "test_list.txt")):
+            (tmp / name).write_text("".join(f"{vid}\n" for vid, v in videos.items() if v["subset"] == subset))
+        (tmp / "classes.txt").write_text("".join(f"{c}\n" for c in CLASS_NAMES))
+        (tmp / "scenes.json").write_text(json.dumps({vid: v["scene"] for vid, v in videos.items()}))
+        (tmp / "dependencies.json").write_text(json.dumps(planted_dependencies(), indent=1))
+        (tmp / "config.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(cfg)}, indent=1))
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def cache_dir() -> Path:
+    """Where generated datasets are kept: ``$MLADLIB_CACHE`` or ``~/.cache/mladlib``."""
+    return Path(os.environ.get("MLADLIB_CACHE") or Path.home() / ".cache" / "mladlib")
+
+
+def dataset_root(size: str = "default", seed: int = 0, root: str | Path | None = None) -> Path:
+    """Path of the embedded dataset, generating it on first use (then reused).
+
+    ``size``: ``"default"`` (trains in about a minute on 2 CPU cores), ``"tiny"`` (tests),
+    ``"multithumos"`` (MultiTHUMOS-sized: 200/213 videos, about 650 steps each, 2048-d).
+    """
+    if size not in SIZES:
+        raise ValueError(f"unknown synthetic size {size!r}; choose one of {sorted(SIZES)}")
+    cfg = SynthConfig(**{**asdict(SIZES[size]), "seed": seed})
+    path = Path(root) if root is not None else cache_dir() / f"synthetic-{size}-seed{seed}-v{GENERATOR_VERSION}"
+    if (path / "config.json").exists():
+        return path
+    return write_layout(generate(cfg), path, cfg)
+
+
+def synthetic_spec(size: str = "default") -> DatasetSpec:
+    """The :class:`~mladlib.data.DatasetSpec` of the embedded dataset at ``size``.
+
+    MultiTHUMOS-like conventions: 1-based class ids, 3 features per second; default window
+    T = 64 steps (about 21 s).
+    """
+    if size not in SIZES:
+        raise ValueError(f"unknown synthetic size {size!r}; choose one of {sorted(SIZES)}")
+    return DatasetSpec(
+        "synthetic", num_classes=len(CLASS_NAMES), class_id_base=1, default_window=64,
+        features_per_second=FEATURES_PER_SECOND, feature_dim=SIZES[size].feature_dim, class_names=CLASS_NAMES,
+    )
+
+
+def load_split(split: str = "train", size: str = "default", seed: int = 0, in_memory: bool = True) -> VideoDataset:
+    """The ``"train"`` or ``"test"`` split of the embedded dataset, generated on first use."""
+    return VideoDataset.from_folder(dataset_root(size, seed), split, synthetic_spec(size), in_memory=in_memory)
+
+
+def read_dependencies(root: str | Path) -> dict:
+    """The planted graphs saved with a generated dataset (see :func:`planted_dependencies`)."""
+    return json.loads((Path(root) / "dependencies.json").read_text())
