@@ -1,17 +1,197 @@
-"""Command line: ``python -m mladlib <command> [options]``."""
+"""Command line: ``python -m mladlib <command> [options]``.
+
+Commands: ``synth`` (write the embedded dataset), ``train``, ``evaluate`` (a checkpoint
+on a split), ``predict`` (scores of one feature file), ``smoke`` (every model once).
+``python -m mladlib train`` alone trains MLAD on the embedded dataset and prints its
+test results. Bad paths and options end with one ``error: ...`` line and exit status 2;
+a diverging run (NaN loss) exits with 1; a run stopped by SIGINT/SIGTERM writes a
+checkpoint and exits with 130/143.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
+import json
+import os
 import sys
+from pathlib import Path
+from typing import Any, NoReturn
 
+import numpy as np
 import torch
 
-from .models import MODEL_VARIANTS, build_model, count_parameters
-from .utils import seed_everything
+from .models import MODEL_LABELS, MODEL_VARIANTS, build_model, count_parameters
+from .utils import atomic_path, seed_everything
+
+EXIT_USAGE, EXIT_DIVERGED = 2, 1
+DESCRIPTION = """MLAD (CVPR 2021): train, evaluate and apply multi-label temporal action localization models.
+
+  python -m mladlib train                      MLAD on the embedded dataset, then its test results
+  python -m mladlib train --dataset multithumos --annotations multithumos.json --features rgb.h5 flow.h5
+  python -m mladlib evaluate --checkpoint runs/synthetic-mlad/best.pt --out scores.h5
+  torchrun --nproc_per_node=4 -m mladlib train ...   one process per GPU (DistributedDataParallel)
+
+Exit status: 0 done; 1 the loss became NaN or infinite; 2 a bad option, path or file;
+130/143 stopped by SIGINT/SIGTERM after writing a checkpoint (continue with train --resume)."""
 
 
-def smoke(args: argparse.Namespace) -> int:
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes end in one line, not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _say(line: str = "") -> None:
+    if _is_main_process():
+        print(line, flush=True)
+
+
+# --- options that map onto TrainConfig ----------------------------------------------------
+
+
+def _config_defaults(name: str) -> str:
+    """``name``'s default as help text: one value, or one per preset when they differ."""
+    from .train.config import PRESETS, TrainConfig
+
+    base = {f.name: f.default for f in dataclasses.fields(TrainConfig)}[name]
+    unset = {"window": "the dataset's T"}.get(name, "unset")
+    values = {preset: settings.get(name, base) for preset, settings in PRESETS.items()}
+    shown = {preset: unset if v is None else " ".join(map(str, v)) if isinstance(v, tuple) else v
+             for preset, v in values.items()}
+    if len(set(map(repr, shown.values()))) == 1:
+        return f"default: {next(iter(shown.values()))}"
+    return "default: " + ", ".join(f"{v} ({p})" for p, v in shown.items())
+
+
+def _add_option(group, flag: str, field: str, help: str, show_default: bool = True, **kwargs: Any) -> None:
+    """An option for TrainConfig field ``field``; absent from the namespace unless given."""
+    default = _config_defaults(field)
+    if show_default and "default:" not in help and default != "default: unset":
+        help = f"{help} ({default})"
+    if "choices" not in kwargs and "action" not in kwargs:
+        kwargs.setdefault("metavar", {int: "N", float: "X"}.get(kwargs.get("type"), "VALUE"))
+    group.add_argument(flag, dest=field, default=argparse.SUPPRESS, help=help, **kwargs)
+
+
+def _add_data_options(parser: argparse.ArgumentParser, for_training: bool) -> None:
+    from .synth import SIZES
+    from .train.config import DATASETS
+
+    g = parser.add_argument_group(
+        "data", "the embedded dataset, or real features: a dataset folder (--root) or --annotations with --features"
+        + ("" if for_training else "; by default those of the checkpoint's run")
+    )
+    _add = functools.partial(_add_option, show_default=for_training)
+    _add(g, "--dataset", "dataset", "dataset preset and class conventions", choices=DATASETS)
+    _add(g, "--size", "synthetic_size", "size of the embedded dataset", choices=sorted(SIZES))
+    _add(g, "--synth-seed", "synthetic_seed", "seed of the embedded dataset", type=int)
+    _add(g, "--root", "root", "dataset folder: annotations.json, features.h5 or features/, "
+         "train_list.txt, test_list.txt, classes.txt", metavar="DIR")
+    _add(g, "--annotations", "annotations", "annotation JSON (MultiTHUMOS/Charades layout)", metavar="PATH")
+    _add(g, "--features", "features", "feature HDF5 file(s) or .npy folder(s); several are joined along D "
+         "(RGB then flow)", nargs="+", metavar="PATH")
+    _add(g, "--test-features", "test_features", "features of the test split when stored apart "
+         "(default: --features)", nargs="+", metavar="PATH")
+    _add(g, "--classes", "classes", "classes.txt (class names, for tables)", metavar="PATH")
+    _add(g, "--train-list", "train_list", "training video ids, one a line (default: the annotations' subset)",
+         metavar="PATH")
+    _add(g, "--test-list", "test_list", "test video ids, one a line (default: the annotations' subset)",
+         metavar="PATH")
+    _add(g, "--in-memory", "in_memory", "read all features into memory first (default: yes for the embedded "
+         "dataset only)", action=argparse.BooleanOptionalAction)
+    if for_training:
+        _add(g, "--val-fraction", "val_fraction", "part of the training videos held out to pick the best epoch "
+             "(0: keep the last epoch)", type=float)
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    _add = _add_option
+    _add_data_options(parser, for_training=True)
+    g = parser.add_argument_group("model")
+    _add(g, "--model", "model", "; ".join(f"{k}: {v}" for k, v in MODEL_LABELS.items()), choices=sorted(MODEL_VARIANTS))
+    _add(g, "--hidden-dim", "hidden_dim", "H, size of a class feature", type=int)
+    _add(g, "--num-layers", "num_layers", "L, number of MLAD layers", type=int)
+    _add(g, "--num-heads", "num_heads", "attention heads", type=int)
+    _add(g, "--dropout", "dropout", "dropout", type=float)
+    _add(g, "--attention-dropout", "attention_dropout", "dropout on attention weights (default: --dropout)", type=float)
+    g = parser.add_argument_group("training windows")
+    _add(g, "--window", "window", "T, window length in feature steps", type=int)
+    _add(g, "--variable-length", "variable_length", "draw each batch's length from {s, 2s, ..., T} "
+         "(table 4)", action=argparse.BooleanOptionalAction)
+    _add(g, "--length-step", "length_step", "s, the step of variable lengths", type=int)
+    _add(g, "--windows-per-epoch", "windows_per_epoch", "windows per epoch (default: about one pass over "
+         "the frames)", type=int)
+    g = parser.add_argument_group("optimization")
+    _add(g, "--epochs", "epochs", "epochs", type=int)
+    _add(g, "--batch-size", "batch_size", "windows per batch and process", type=int)
+    _add(g, "--lr", "lr", "Adam learning rate", type=float)
+    _add(g, "--weight-decay", "weight_decay", "Adam weight decay", type=float)
+    _add(g, "--scheduler", "scheduler", "learning-rate schedule over all steps", choices=("none", "cosine"))
+    _add(g, "--grad-accumulation", "grad_accumulation", "batches per optimizer step", type=int)
+    _add(g, "--grad-clip", "grad_clip", "clip the gradient norm to this value", type=float)
+    _add(g, "--initial-loss-weight", "initial_loss_weight", "weight of the initial-logit loss (0: table S3's "
+         "'without initial loss')", type=float)
+    _add(g, "--final-loss-weight", "final_loss_weight", "weight of the final-logit loss", type=float)
+    g = parser.add_argument_group("evaluation")
+    _add(g, "--eval-every", "eval_every", "validate every N epochs (and after the last)", type=int)
+    _add(g, "--eval-stride", "eval_stride", "stride of the sliding windows (default: window // 2)", type=int)
+    _add(g, "--eval-batch-size", "eval_batch_size", "windows per inference batch", type=int)
+    _add(g, "--threshold", "threshold", "score threshold of the thresholded metrics", type=float)
+    _add(g, "--taus", "taus", "taus of the action-conditional metrics", type=int, nargs="+")
+    g = parser.add_argument_group("run")
+    _add(g, "--seed", "seed", "seed of everything random", type=int)
+    _add(g, "--device", "device", "auto (CUDA if present), cpu, cuda, cuda:N")
+    _add(g, "--amp", "amp", "autocast: auto (bf16 on CUDA), bf16, off", choices=("auto", "bf16", "off"))
+    _add(g, "--compile", "compile", "torch.compile the model", action=argparse.BooleanOptionalAction)
+    _add(g, "--num-workers", "num_workers", "DataLoader worker processes", type=int)
+    _add(g, "--threads", "num_threads", "torch CPU threads (default: torch's choice)", type=int)
+    g.add_argument("--run-dir", dest="run_dir", default=argparse.SUPPRESS, metavar="DIR",
+                   help="where checkpoints, history and results go (default: runs/<dataset>-<model>, "
+                        "numbered when taken)")
+    g.add_argument("--resume", metavar="CHECKPOINT", help="continue the run of this last.pt (its settings; only "
+                   "--epochs, --device, --num-workers, --threads, --stop-after-steps, --eval-batch-size may change)")
+    _add(g, "--stop-after-steps", "stop_after_steps", "stop (with a checkpoint) after this many optimizer steps "
+         "in all", type=int)
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: when stderr is a terminal; MLADLIB_PROGRESS=0 turns them off)")
+
+
+_PATH_FIELDS = ("root", "annotations", "classes", "train_list", "test_list", "run_dir")
+_DATA_FIELDS = ("dataset", "synthetic_size", "synthetic_seed", "root", "annotations", "features", "test_features",
+                "classes", "train_list", "test_list", "in_memory")
+
+
+def _config_options(args: argparse.Namespace, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The TrainConfig fields given on the command line (those in ``only``), paths made absolute."""
+    from .train.config import TrainConfig
+
+    fields = set(only) if only is not None else {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in fields}
+    for name in _PATH_FIELDS:
+        if given.get(name) not in (None, "auto"):
+            given[name] = str(Path(given[name]).resolve())
+    for name in ("features", "test_features"):
+        if given.get(name):
+            given[name] = [str(Path(p).resolve()) for p in given[name]]
+    return given
+
+
+def _flag(field: str) -> str:
+    return {"synthetic_size": "--size", "synthetic_seed": "--synth-seed", "num_threads": "--threads"}.get(
+        field, "--" + field.replace("_", "-"))
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
     """Build every model variant and run one forward/backward pass on random features."""
     seed_everything(args.seed)
     x = torch.randn(2, 32, 64)
@@ -23,14 +203,284 @@ def smoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from . import synth
+
+    if args.out is None:
+        root = synth.dataset_root(args.size, args.seed)
+    else:
+        root = Path(args.out)
+        config_file = root / "config.json"
+        if root.exists() and any(root.iterdir()):
+            if not config_file.is_file() or not (root / "annotations.json").is_file():
+                raise ValueError(f"{root} exists and is not an embedded dataset; choose a new folder")
+            saved = json.loads(config_file.read_text())
+            wanted = {**dataclasses.asdict(synth.SIZES[args.size]), "seed": args.seed}
+            if any(saved.get(k) != (list(v) if isinstance(v, tuple) else v) for k, v in wanted.items()):
+                raise ValueError(f"{root} holds another embedded dataset (size or seed differ); choose a new folder")
+        else:
+            cfg = dataclasses.replace(synth.SIZES[args.size], seed=args.seed)
+            synth.write_layout(synth.generate(cfg), root, cfg)
+    cfg = synth.SIZES[args.size]
+    print(f"embedded dataset ({args.size}, seed {args.seed}): {cfg.num_train} train + {cfg.num_test} test videos, "
+          f"{cfg.feature_dim}-d features, {len(synth.CLASS_NAMES)} classes")
+    print(root)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import EXIT_CODES, RESUMABLE, load_checkpoint, make_config, train
+
+    given = _config_options(args)
+    if args.resume is not None:
+        fixed = sorted(set(given) - set(RESUMABLE))
+        if fixed:
+            raise ValueError(f"{', '.join(_flag(f) for f in fixed)} cannot change when resuming; "
+                             f"the checkpoint's settings apply")
+        config = load_checkpoint(args.resume, kind="training")["config"].replace(**given)
+        result = train(config, resume=args.resume, progress=args.progress, log=_say)
+    else:
+        dataset = given.pop("dataset", "synthetic")
+        given.setdefault("run_dir", "auto")
+        result = train(make_config(dataset, **given), progress=args.progress, log=_say)
+    if result.stopped in EXIT_CODES:
+        return EXIT_CODES[result.stopped]
+    if result.completed:
+        _say()
+        _say(result.table())
+        if result.run_dir is not None:
+            _say(f"\nrun folder: {result.run_dir} (best.pt, history.json, results.json, test_predictions.h5)")
+    return 0
+
+
+def _load_for_inference(args: argparse.Namespace):
+    """``(model, config or None)`` of ``--checkpoint`` (``--official``: the public release's layout)."""
+    from .models import load_official_checkpoint
+    from .train import load_model
+
+    if args.official:
+        return load_official_checkpoint(args.checkpoint, num_heads=args.num_heads), None
+    return load_model(args.checkpoint)
+
+
+def _window_limit(model: torch.nn.Module, window: int) -> int:
+    """``window``, shortened to the model's stored positional table if it has one (the
+    public release stores a table as long as its training window)."""
+    table = getattr(getattr(model, "positional_encoding", None), "max_len", None)
+    return min(window, table) if table else window
+
+
+def _autocast(amp: str, device: torch.device) -> torch.dtype | None:
+    return torch.bfloat16 if amp == "bf16" or (amp == "auto" and device.type == "cuda") else None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import save_predictions
+    from .train import evaluate, format_results, load_splits, make_config, setup_distributed
+
+    model, config = _load_for_inference(args)
+    given = _config_options(args, only=_DATA_FIELDS)
+    if config is None:  # a public-release checkpoint carries no settings: the data come from the options
+        dataset = given.pop("dataset", None)
+        if dataset is None:
+            raise ValueError("--official needs --dataset and the data options (the checkpoint names no data)")
+        config = make_config(dataset, **given)
+    else:
+        config = config.replace(**given)
+    context, device = setup_distributed(args.device)
+    try:
+        dataset = load_splits(config, (args.split,))[args.split]
+        window = args.window or _window_limit(model, config.window or dataset.spec.default_window)
+        metrics, predictions = evaluate(
+            model.to(device), dataset, window, args.stride, tuple(args.taus or config.taus),
+            args.threshold if args.threshold is not None else config.threshold, device,
+            _autocast(args.amp, device), args.batch_size, context=context, return_predictions=True,
+        )
+    finally:
+        context.shutdown()
+    if not context.is_main:
+        return 0
+    name = "public MLAD release" if args.official else MODEL_LABELS.get(config.model, config.model)
+    print(format_results(metrics, f"{name} on {config.dataset}, {args.split} split (window {window})"))
+    if args.out is not None:
+        save_predictions(args.out, predictions)
+        print(f"\nper-video scores: {args.out}")
+    if args.json is not None:
+        with atomic_path(args.json, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(metrics, indent=1))
+        print(f"metrics: {args.json}")
+    return 0
+
+
+def _read_feature_file(path: Path, video: str | None) -> tuple[str, np.ndarray]:
+    """``(video id, features (T, D) float32)`` of a ``.npy`` array or one video of an HDF5 store."""
+    import h5py
+
+    from .data import HDF5FeatureStore
+
+    if not path.is_file():
+        raise FileNotFoundError(f"feature file {path} does not exist")
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read feature file {path}: {error}") from None
+        if array.ndim == 4 and array.shape[1:3] == (1, 1):
+            array = array.reshape(array.shape[0], array.shape[3])
+        if array.ndim != 2 or len(array) == 0:
+            raise ValueError(f"feature file {path}: expected shape (T, D) or (T, 1, 1, D), got {array.shape}")
+        return video or path.stem, np.ascontiguousarray(array, dtype=np.float32)
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"feature file {path} is neither a .npy array nor an HDF5 file")
+    store = HDF5FeatureStore(path)
+    ids = store.video_ids()
+    if video is None:
+        if len(ids) != 1:
+            raise ValueError(f"{path} holds {len(ids)} videos; name one with --video (e.g. {ids[0]!r})")
+        video = ids[0]
+    try:
+        return video, store.read(video)
+    finally:
+        store.close()
+
+
+def _class_names(config, num_classes: int) -> list[str]:
+    names = None
+    if config is not None:
+        from . import synth
+        from .train import dataset_spec
+
+        try:
+            if config.dataset == "synthetic":
+                names = synth.synthetic_spec(config.synthetic_size).class_names
+            else:
+                names = dataset_spec(config).class_names
+        except (ValueError, OSError):
+            names = None
+    return list(names) if names and len(names) == num_classes else [f"class {c}" for c in range(num_classes)]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .data import sliding_window_scores
+
+    model, config = _load_for_inference(args)
+    video, features = _read_feature_file(Path(args.features), args.video)
+    device = torch.device(args.device) if args.device != "auto" else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    window = args.window or _window_limit(model, config.window if config is not None and config.window else 128)
+    scores = sliding_window_scores(model.to(device), features, window, args.stride, args.batch_size, device,
+                                   _autocast(args.amp, device))  # (T, C)
+    T, C = scores.shape
+    names = _class_names(config, C)
+    print(f"{video}: {T} steps, {C} classes (window {window})")
+    peak = scores.max(axis=0)
+    order = np.argsort(-peak, kind="stable")[: args.top]
+    print(f"{'class':<28}{'peak':>7}{'at step':>9}{'steps >= 0.5':>14}")
+    for c in order:
+        at, above = int(scores[:, c].argmax()), int((scores[:, c] >= 0.5).sum())
+        print(f"{names[c][:27]:<28}{peak[c]:>7.3f}{at:>9}{above:>14}")
+    if args.out is not None:
+        out = Path(args.out)
+        if out.suffix != ".npy":
+            raise ValueError(f"--out must name a .npy file, got {out}")
+        with atomic_path(out, suffix=".npy") as tmp:
+            np.save(tmp, scores)
+        print(f"scores (T, C) float32: {out}")
+    return 0
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m mladlib", description=DESCRIPTION,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("synth", help="write the embedded dataset",
+                            description="Generate the embedded synthetic dataset in the MultiTHUMOS layout.")
+    p.add_argument("--size", default="default", choices=("default", "tiny", "multithumos"),
+                   help="default: 160/80 videos, 128-d (trains in a minute); tiny: 12/6 videos for tests; "
+                        "multithumos: 200/213 videos of about 650 steps, 2048-d (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
+    p.add_argument("--out", metavar="DIR", help="folder to write (default: the cache, $MLADLIB_CACHE or "
+                   "~/.cache/mladlib)")
+    p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser(
+        "train", help="train a model, then evaluate it on the test split",
+        description="Train a model (MLAD by default) and print its test results. With no option: MLAD on the "
+                    "embedded dataset, about a minute on 2 CPU cores. Under torchrun every process trains on "
+                    "its share of each epoch (DistributedDataParallel). Every option below overrides the "
+                    "dataset's preset.")
+    _add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    for name, help, description in (
+        ("evaluate", "evaluate a checkpoint on a split",
+         "Print frame mAP, table 2's metrics and the action-conditional metrics of a checkpoint on a split; "
+         "optionally write every video's scores to HDF5. Data options default to the checkpoint's run."),
+        ("predict", "scores of one feature file",
+         "Score one video's features with a checkpoint and print the classes with the highest peaks."),
+    ):
+        p = commands.add_parser(name, help=help, description=description)
+        p.add_argument("--checkpoint", required=True, metavar="PATH", help="best.pt or last.pt of a run "
+                       "(or, with --official, a checkpoint of the public MLAD release)")
+        p.add_argument("--official", action="store_true", help="the checkpoint is in the public MLAD release's "
+                       "layout (needs --dataset and data options for evaluate)")
+        p.add_argument("--num-heads", type=int, default=1, help="attention heads of an --official checkpoint "
+                       "(default: %(default)s)")
+        p.add_argument("--window", type=int, help="window length T (default: the run's, or the checkpoint's "
+                       "positional table, else 128)")
+        p.add_argument("--stride", type=int, help="stride of the sliding windows (default: window // 2)")
+        p.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: %(default)s)")
+        p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+        p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
+                       help="autocast: auto (bf16 on CUDA), bf16, off (default: %(default)s)")
+        if name == "evaluate":
+            p.add_argument("--split", default="test", choices=("test", "val", "train"),
+                           help="which split (val/train: the run's held-out and remaining training videos; "
+                                "default: %(default)s)")
+            p.add_argument("--out", metavar="PATH", help="write per-video scores to this HDF5 file")
+            p.add_argument("--json", metavar="PATH", help="write the metrics to this JSON file")
+            p.add_argument("--taus", type=int, nargs="+", help="taus of the action-conditional metrics "
+                           "(default: the run's, 0 20)")
+            p.add_argument("--threshold", type=float, help="score threshold (default: the run's, 0.5)")
+            _add_data_options(p, for_training=False)
+            p.set_defaults(func=cmd_evaluate)
+        else:
+            p.add_argument("--features", required=True, metavar="FILE",
+                           help="one video's features: FILE.npy (T, D), or an HDF5 file (pick the video with --video)")
+            p.add_argument("--video", help="video id inside an HDF5 feature file")
+            p.add_argument("--out", metavar="FILE.npy", help="write the scores (T, C) float32 here")
+            p.add_argument("--top", type=int, default=5, help="classes to list (default: %(default)s)")
+            p.set_defaults(func=cmd_predict)
+
+    p = commands.add_parser("smoke", help="run every model variant once on random features",
+                            description="Build every model variant and run one forward/backward pass.")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random features (default: %(default)s)")
+    p.set_defaults(func=cmd_smoke)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mladlib", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("smoke", help="run every model variant once on random features")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=smoke)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    args = build_parser().parse_args(argv)
+    from .train import NonFiniteLossError
+
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into e.g. head, which stopped reading
+        sys.stdout = open(os.devnull, "w")
+        return 141
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except (ValueError, OSError) as error:  # our bad-input errors, FileNotFoundError included
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""Checkpoints: written atomically, read with ``weights_only=True``, checked before use.
+
+Two kinds, one format (a dict of tensors and plain Python values)::
+
+    {"format": "mladlib-checkpoint", "version": 1, "kind": "training" | "best",
+     "config": TrainConfig.to_dict(), "model": state_dict, "epoch": int, ...}
+
+``training`` (``last.pt``) also holds the optimizer, the scheduler, every rank's RNG
+states, the step, the position inside the epoch and the history, so a run resumes where
+it stopped; ``best`` (``best.pt``) holds the weights of the best validation epoch and its
+metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models import build_model
+from ..utils import atomic_path
+from .config import TrainConfig
+
+FORMAT = "mladlib-checkpoint"
+VERSION = 1
+KINDS = ("training", "best")
+
+
+def save_checkpoint(path: str | os.PathLike, kind: str, config: TrainConfig, model_state: dict, **extra: Any) -> Path:
+    """Write a checkpoint of ``kind`` to ``path``: a temporary file beside it, then a rename,
+    so a reader (or a crash) never sees half of one."""
+    if kind not in KINDS:
+        raise ValueError(f"checkpoint kind must be one of {KINDS}, got {kind!r}")
+    payload = {"format": FORMAT, "version": VERSION, "kind": kind, "config": config.to_dict(), "model": model_state,
+               **extra}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (``kind`` None accepts both kinds).
+
+    ``FileNotFoundError`` when absent; ``ValueError`` naming the file when it is corrupt,
+    truncated, not a mladlib checkpoint (e.g. one of the public MLAD release: read those
+    with :func:`mladlib.models.load_official_checkpoint`) or of another kind.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):  # what torch.save has written since PyTorch 1.6
+        raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch checkpoint (not a zip archive)")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f"checkpoint {path} holds objects other than tensors and plain values; "
+                         "refusing to load it (a checkpoint could run code)") from None
+    except Exception as error:  # truncated or damaged archive
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"checkpoint {path} is corrupted ({reason})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        hint = ""
+        if isinstance(checkpoint, dict) and ("state_dict" in checkpoint or "alpha" in checkpoint):
+            hint = " (it looks like a checkpoint of the public MLAD release: evaluate it with --official)"
+        raise ValueError(f"{path} is not a mladlib checkpoint{hint}")
+    if checkpoint.get("version") != VERSION:
+        raise ValueError(
+            f"checkpoint {path} has format version {checkpoint.get('version')!r}; this mladlib reads {VERSION}")
+    missing = [key for key in ("kind", "config", "model", "epoch") if key not in checkpoint]
+    if missing or checkpoint["kind"] not in KINDS or not isinstance(checkpoint["model"], dict):
+        raise ValueError(f"checkpoint {path} is incomplete or damaged (missing {missing or 'a valid kind/model'})")
+    if kind is not None and checkpoint["kind"] != kind:
+        if kind == "training":
+            raise ValueError(f"{path} holds only the best model's weights; resume from the run's last.pt")
+        raise ValueError(f"{path} is a {checkpoint['kind']} checkpoint, expected a {kind} one")
+    try:
+        checkpoint["config"] = TrainConfig.from_dict(checkpoint["config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint {path} holds an invalid configuration: {error}") from None
+    return checkpoint
+
+
+def build_from_config(config: TrainConfig, num_classes: int, feature_dim: int) -> nn.Module:
+    """The model ``config`` describes (fresh weights)."""
+    return build_model(config.model, num_classes, feature_dim, **config.model_options)
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
+    """The model of a checkpoint (either kind) in ``eval()`` mode, and its run's config."""
+    checkpoint = load_checkpoint(path, map_location=map_location)
+    config: TrainConfig = checkpoint["config"]
+    state = checkpoint["model"]
+    sizes = checkpoint.get("model_sizes")
+    if not isinstance(sizes, dict) or not {"num_classes", "feature_dim"} <= set(sizes):
+        raise ValueError(f"checkpoint {path} does not record the model's sizes")
+    model = build_from_config(config, int(sizes["num_classes"]), int(sizes["feature_dim"]))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise ValueError(f"checkpoint {path}: the weights do not fit a {config.model!r} model ({first})") from None
+    return model.to(map_location).eval(), config
+
+
+# --- RNG states ------------------------------------------------------------------------
+# Plain lists and tensors only: a weights_only load refuses NumPy arrays.
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python's, NumPy's and torch's (CPU and every CUDA device) generator states."""
+    numpy_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                  "pos": int(numpy_state["state"]["pos"]), "has_gauss": int(numpy_state["has_gauss"]),
+                  "gauss": float(numpy_state["gauss"])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937",
+                         "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+                         "has_gauss": n["has_gauss"], "gauss": n["gauss"]})
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -1,0 +1,240 @@
+"""What a training run is: :class:`TrainConfig` and the presets.
+
+The dataclass defaults are the paper's recipe (section 5.1): Adam at learning rate 1e-4,
+batch 32, H = 128, L = 5, variable-length windows up to the dataset's T, binary
+cross-entropy on both the initial and the final logits. :data:`PRESETS` adjusts them per
+dataset; :func:`make_config` applies a preset and then the caller's overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..models import MODEL_VARIANTS
+
+DATASETS = ("synthetic", "multithumos", "charades")
+AMP_MODES = ("auto", "bf16", "off")
+SCHEDULERS = ("none", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; JSON-serializable (saved in each checkpoint and run folder).
+
+    Data: ``dataset`` picks the preset and the class conventions. The embedded dataset is
+    generated on first use (``synthetic_size``, ``synthetic_seed``) unless ``root`` points
+    at a written copy. Real datasets come either from a folder ``root`` (the layout of
+    :meth:`mladlib.data.VideoDataset.from_folder`) or from ``annotations`` plus
+    ``features`` (one path, or several streams joined along D, e.g. RGB then flow); the
+    test split reads ``test_features`` when the release ships one file per split.
+    ``train_list``/``test_list`` default to the annotations' ``subset`` field.
+    ``val_fraction`` of the training videos is held out for model selection (never the
+    test split; 0 keeps the last epoch).
+
+    Lengths are in feature steps; ``window`` defaults to the dataset's T (128 MultiTHUMOS,
+    64 Charades and the embedded dataset). ``batch_size`` is per process: the effective
+    batch is ``batch_size * world_size * grad_accumulation``. ``windows_per_epoch``
+    defaults to about one pass over the training frames.
+    """
+
+    # data
+    dataset: str = "synthetic"
+    synthetic_size: str = "default"
+    synthetic_seed: int = 0
+    root: str | None = None
+    annotations: str | None = None
+    features: list[str] | None = None
+    test_features: list[str] | None = None
+    classes: str | None = None
+    train_list: str | None = None
+    test_list: str | None = None
+    in_memory: bool | None = None  # None: True for the embedded dataset, else False
+    # model
+    model: str = "mlad"
+    hidden_dim: int = 128
+    num_layers: int = 5
+    num_heads: int = 1
+    dropout: float = 0.1
+    attention_dropout: float | None = None  # None: same as dropout
+    # training windows
+    window: int | None = None
+    variable_length: bool = True
+    length_step: int = 16
+    windows_per_epoch: int | None = None
+    # optimization
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    scheduler: str = "none"
+    epochs: int = 50
+    grad_accumulation: int = 1
+    grad_clip: float | None = None
+    initial_loss_weight: float = 1.0
+    final_loss_weight: float = 1.0
+    # evaluation
+    eval_every: int = 1
+    eval_stride: int | None = None  # None: window // 2
+    eval_batch_size: int = 32
+    val_fraction: float = 0.1
+    threshold: float = 0.5
+    taus: tuple[int, ...] = (0, 20)
+    # run
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    compile: bool = False
+    num_workers: int = 0
+    num_threads: int | None = None
+    run_dir: str | None = None  # None: write nothing; "auto": runs/<dataset>-<model>[-N]
+    stop_after_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.features, (str, os.PathLike)):
+            self.features = [self.features]
+        if isinstance(self.test_features, (str, os.PathLike)):
+            self.test_features = [self.test_features]
+        for name in ("root", "annotations", "classes", "train_list", "test_list", "run_dir"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                setattr(self, name, str(value))
+        self.features = None if self.features is None else [str(p) for p in self.features]
+        self.test_features = None if self.test_features is None else [str(p) for p in self.test_features]
+        self.taus = tuple(int(t) for t in self.taus)
+        self.validate()
+
+    def validate(self) -> None:
+        """``ValueError`` naming the first setting that cannot work."""
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ValueError(message)
+
+        need(self.dataset in DATASETS, f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        need(self.model in MODEL_VARIANTS, f"unknown model {self.model!r}; choose one of {sorted(MODEL_VARIANTS)}")
+        need(self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        need(self.scheduler in SCHEDULERS, f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        for name in ("hidden_dim", "num_heads", "length_step", "batch_size", "epochs", "grad_accumulation",
+                     "eval_every", "eval_batch_size"):
+            need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("window", "windows_per_epoch", "eval_stride", "num_threads", "stop_after_steps"):
+            value = getattr(self, name)
+            need(value is None or value >= 1, f"{name} must be >= 1 (or unset), got {value}")
+        need(self.num_layers >= 0, f"num_layers must be >= 0, got {self.num_layers}")
+        need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        need(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        need(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 (or unset), got {self.grad_clip}")
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            need(value is None or 0 <= value < 1, f"{name} must be in [0, 1), got {value}")
+        need(self.initial_loss_weight >= 0 and self.final_loss_weight >= 0,
+             f"loss weights must be >= 0, got {self.initial_loss_weight} and {self.final_loss_weight}")
+        need(self.initial_loss_weight + self.final_loss_weight > 0, "at least one loss weight must be > 0")
+        need(0 <= self.val_fraction < 1, f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        need(0 < self.threshold < 1, f"threshold must be in (0, 1), got {self.threshold}")
+        need(len(self.taus) > 0, "taus must list at least one tau")
+        if self.variable_length and self.window is not None:
+            need(self.window % self.length_step == 0,
+                 f"window {self.window} must be a multiple of length_step {self.length_step} with variable_length")
+        if self.eval_stride is not None and self.window is not None:
+            need(self.eval_stride <= self.window, f"eval_stride {self.eval_stride} exceeds window {self.window}")
+        if self.dataset != "synthetic" and self.root is None:
+            need(self.annotations is not None and self.features is not None,
+                 f"dataset {self.dataset!r} needs either root (a dataset folder) or both annotations and features")
+        if self.features is not None:
+            need(len(self.features) > 0, "features lists no path")
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`mladlib.models.build_model`."""
+        return {
+            "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "num_heads": self.num_heads,
+            "dropout": self.dropout,
+            "attention_dropout": self.dropout if self.attention_dropout is None else self.attention_dropout,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["taus"] = list(self.taus)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """The inverse of :meth:`to_dict`; ``ValueError`` on unknown keys (a newer or foreign config)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}")
+        return cls(**dict(values))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+#: Per-dataset settings on top of the dataclass defaults (ONE place to tune them).
+#:
+#: * ``synthetic``: a small model that trains on the embedded dataset in about a minute on
+#:   2 CPU cores. One torch thread: this model's operations are too small to gain from a
+#:   second one, a busy machine makes two threads wait for each other (10x slower), and
+#:   the numbers then do not depend on the machine's core count.
+#: * ``multithumos``/``charades``: the paper (H 128, L 5, Adam 1e-4, batch 32, T from the
+#:   dataset, variable length). The public release adds weight decay 1e-6 and trains
+#:   MultiTHUMOS for 2500 of its epochs of one window per video (about 500,000 windows);
+#:   our epoch is about one pass over the frames (about 1,000 windows on MultiTHUMOS), so
+#:   500 epochs see as many windows. It validates every 50 epochs, then every 10.
+PRESETS: dict[str, dict[str, Any]] = {
+    "synthetic": dict(
+        hidden_dim=32, num_layers=2, window=64, batch_size=32, lr=1e-3, dropout=0.1, epochs=15, eval_every=1,
+        num_threads=1,
+    ),
+    "multithumos": dict(
+        hidden_dim=128, num_layers=5, batch_size=32, lr=1e-4, weight_decay=1e-6, variable_length=True,
+        epochs=500, eval_every=10,
+    ),
+    "charades": dict(
+        hidden_dim=128, num_layers=5, batch_size=32, lr=1e-4, weight_decay=1e-6, variable_length=True,
+        epochs=50, eval_every=1,
+    ),
+}
+
+#: Settings a resumed run may change: they do not alter the numbers it computes
+#: (``epochs`` only extends or shortens a run with a constant learning rate).
+RESUMABLE = ("device", "num_workers", "num_threads", "stop_after_steps", "epochs", "eval_batch_size")
+
+
+def make_config(dataset: str = "synthetic", **overrides: Any) -> TrainConfig:
+    """``TrainConfig`` for ``dataset`` with its preset, then ``overrides`` applied.
+
+    >>> make_config("synthetic", epochs=3).hidden_dim
+    32
+    """
+    if dataset not in PRESETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown}")
+    return TrainConfig(dataset=dataset, **{**PRESETS[dataset], **overrides})
+
+
+def resolve_run_dir(config: TrainConfig, base: str | os.PathLike = "runs") -> Path | None:
+    """The run folder: None when ``run_dir`` is None; for ``"auto"`` the first free one of
+    ``runs/<dataset>-<model>``, ``runs/<dataset>-<model>-2``, ..."""
+    if config.run_dir is None:
+        return None
+    if config.run_dir != "auto":
+        return Path(config.run_dir)
+    stem = Path(base) / f"{config.dataset}-{config.model}"
+    candidate, n = stem, 1
+    while candidate.exists():
+        n += 1
+        candidate = stem.with_name(f"{stem.name}-{n}")
+    return candidate

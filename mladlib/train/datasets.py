@@ -1,0 +1,127 @@
+"""The splits a run trains, validates and tests on, from a :class:`TrainConfig`.
+
+The validation split is a held-out part of the *training* split
+(:func:`mladlib.data.split_validation`, seeded by the run's seed); the test split is
+touched only for the final numbers. (The public MLAD code keeps the epoch that scores
+best on the test split, which flatters its test numbers.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import data, synth
+from ..data import DatasetSpec, VideoDataset
+from .config import TrainConfig
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class DataSplits:
+    """The datasets of a run; ``val`` is None when ``val_fraction`` is 0."""
+
+    spec: DatasetSpec
+    train: VideoDataset | None
+    val: VideoDataset | None
+    test: VideoDataset | None
+
+    def __getitem__(self, name: str) -> VideoDataset:
+        if name not in SPLIT_NAMES:
+            raise ValueError(f"split must be one of {SPLIT_NAMES}, got {name!r}")
+        split = getattr(self, name)
+        if split is None:
+            raise ValueError(f"this run has no {name} split (val_fraction is 0)" if name == "val" else
+                             f"the {name} split was not loaded")
+        return split
+
+
+@dataclass(frozen=True)
+class _Sources:
+    spec: DatasetSpec
+    annotations: Path
+    train_features: list[Path]
+    test_features: list[Path]
+    train_list: Path | None
+    test_list: Path | None
+    classes: Path | None
+
+
+def _folder_features(root: Path) -> list[Path]:
+    return [root / "features.h5"] if (root / "features.h5").exists() else [root / "features"]
+
+
+def _sources(config: TrainConfig) -> _Sources:
+    """Where each file of the run's dataset is (nothing is read yet)."""
+    if config.dataset == "synthetic":
+        spec = synth.synthetic_spec(config.synthetic_size)
+        root = Path(config.root) if config.root else synth.dataset_root(config.synthetic_size, config.synthetic_seed)
+    else:
+        spec = data.MULTITHUMOS if config.dataset == "multithumos" else data.CHARADES
+        root = Path(config.root) if config.root else None
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist")
+
+    def pick(given: str | None, name: str) -> Path | None:
+        if given is not None:
+            return Path(given)
+        if root is not None and (root / name).exists():
+            return root / name
+        return None
+
+    annotations = pick(config.annotations, "annotations.json")
+    if annotations is None:
+        raise FileNotFoundError(f"dataset folder {root} has no annotations.json (pass annotations)")
+    train_features = [Path(p) for p in config.features] if config.features else _folder_features(root)
+    test_features = [Path(p) for p in config.test_features] if config.test_features else train_features
+    return _Sources(spec, annotations, train_features, test_features,
+                    pick(config.train_list, "train_list.txt"), pick(config.test_list, "test_list.txt"),
+                    pick(config.classes, "classes.txt"))
+
+
+def dataset_spec(config: TrainConfig) -> DatasetSpec:
+    """The run's :class:`~mladlib.data.DatasetSpec`, with class names when a class file is known."""
+    sources = _sources(config)
+    spec = sources.spec
+    if spec.class_names is None and sources.classes is not None:
+        spec = spec.with_class_names(data.read_class_names(sources.classes, spec))
+    if config.window is not None:
+        spec = spec.replace(default_window=config.window)
+    return spec
+
+
+def load_splits(config: TrainConfig, splits: tuple[str, ...] = SPLIT_NAMES) -> DataSplits:
+    """Load the ``splits`` (any of ``"train"``, ``"val"``, ``"test"``) of the run's dataset.
+
+    ``ValueError``/``FileNotFoundError`` naming the file or video at fault.
+    """
+    for name in splits:
+        if name not in SPLIT_NAMES:
+            raise ValueError(f"split must be one of {SPLIT_NAMES}, got {name!r}")
+    sources = _sources(config)
+    spec = dataset_spec(config)
+    annotations = data.read_annotations(sources.annotations, spec)
+    in_memory = config.dataset == "synthetic" if config.in_memory is None else config.in_memory
+
+    def ids(list_path: Path | None, subset: str) -> list[str]:
+        return data.read_split(list_path) if list_path is not None else data.videos_in_subset(annotations, subset)
+
+    def build(video_ids: list[str], features: list[Path]) -> VideoDataset:
+        return VideoDataset(spec, annotations, [str(p) for p in features], video_ids, in_memory=in_memory)
+
+    train = val = test = None
+    if "train" in splits or "val" in splits:
+        train_ids = ids(sources.train_list, "training")
+        val_ids: list[str] = []
+        if config.val_fraction > 0:
+            train_ids, val_ids = data.split_validation(train_ids, config.val_fraction, seed=config.seed)
+        if "train" in splits:
+            train = build(train_ids, sources.train_features)
+        if "val" in splits:
+            if not val_ids:
+                raise ValueError("this run has no validation split (val_fraction is 0)")
+            val = build(val_ids, sources.train_features)
+    if "test" in splits:
+        test = build(ids(sources.test_list, "testing"), sources.test_features)
+    return DataSplits(spec, train, val, test)

@@ -1,0 +1,409 @@
+"""mladlib.train: config, loss, training loop, checkpoints, resume, stops, evaluation."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import signal
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mladlib import metrics
+from mladlib.data import load_predictions, predict_dataset
+from mladlib.train import (
+    PRESETS,
+    GracefulStop,
+    NonFiniteLossError,
+    TrainConfig,
+    evaluate,
+    format_results,
+    load_checkpoint,
+    load_model,
+    load_splits,
+    make_config,
+    masked_bce,
+    mlad_loss,
+    train,
+)
+from mladlib.train import trainer as trainer_module
+from mladlib.utils import seed_everything
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("mladlib-cache")
+
+
+@pytest.fixture(autouse=True)
+def _environment(cache_dir, monkeypatch):
+    # one thread: tiny models on a busy 2-core machine wait at OpenMP barriers otherwise
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("MLADLIB_CACHE", str(cache_dir))
+    monkeypatch.setenv("MLADLIB_PROGRESS", "0")
+    seed_everything(0, num_threads=1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(**overrides) -> TrainConfig:
+    """A run on the tiny embedded dataset that takes about a second: 12 batches per epoch."""
+    settings = dict(synthetic_size="tiny", hidden_dim=16, num_layers=1, window=16, batch_size=4, epochs=2,
+                    windows_per_epoch=48, num_threads=1)
+    return make_config("synthetic", **{**settings, **overrides})
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+def test_config_round_trips_through_json():
+    config = tiny(taus=(0, 5, 20), features=None, initial_loss_weight=0.0)
+    again = TrainConfig.from_dict(json.loads(config.to_json()))
+    assert again == config
+    assert again.taus == (0, 5, 20)
+
+
+def test_presets_and_overrides():
+    config = make_config("synthetic")
+    for name, value in PRESETS["synthetic"].items():
+        assert getattr(config, name) == value
+    assert make_config("synthetic", epochs=3, model="cf").epochs == 3
+    paper = make_config("multithumos", annotations="a.json", features=["rgb.h5", "flow.h5"])
+    assert (paper.lr, paper.batch_size, paper.hidden_dim, paper.num_layers) == (1e-4, 32, 128, 5)
+    assert paper.variable_length and paper.window is None  # T comes from the dataset spec
+    assert paper.features == ["rgb.h5", "flow.h5"]
+
+
+@pytest.mark.parametrize(
+    "overrides, word",
+    [
+        (dict(lr=0), "lr"),
+        (dict(model="transformer"), "model"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(window=20, variable_length=True), "length_step"),
+        (dict(val_fraction=1.0), "val_fraction"),
+        (dict(initial_loss_weight=0, final_loss_weight=0), "loss weight"),
+        (dict(amp="fp8"), "amp"),
+        (dict(dropout=1.5), "dropout"),
+    ],
+)
+def test_bad_settings_are_named(overrides, word):
+    with pytest.raises(ValueError, match=word):
+        tiny(**overrides)
+
+
+def test_real_datasets_need_their_files():
+    with pytest.raises(ValueError, match="annotations and features"):
+        make_config("charades")
+    with pytest.raises(ValueError, match="unknown training settings"):
+        make_config("synthetic", learning_rate=1e-3)
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainConfig.from_dict({"lr": 1e-3, "momentum": 0.9})
+
+
+# --- loss --------------------------------------------------------------------------------
+
+
+def test_masked_bce_counts_only_valid_steps():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 5, 3), (torch.rand(2, 5, 3) < 0.3).float()
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    expected = F.binary_cross_entropy_with_logits(logits[mask], labels[mask])
+    assert torch.allclose(masked_bce(logits, labels, mask), expected)
+    garbage = logits.clone()
+    garbage[1, 2:] = 1e4  # padded steps: anything there is ignored
+    assert torch.allclose(masked_bce(garbage, labels, mask), expected)
+    assert torch.allclose(masked_bce(logits, labels), F.binary_cross_entropy_with_logits(logits, labels))
+
+
+def test_mlad_loss_weights_its_terms():
+    torch.manual_seed(1)
+    final, initial, labels = torch.randn(2, 4, 3), torch.randn(2, 4, 3), (torch.rand(2, 4, 3) < 0.5).float()
+    parts = mlad_loss(final, initial, labels, None, initial_weight=0.25, final_weight=2.0)
+    assert torch.allclose(parts.total, 0.25 * parts.initial + 2.0 * parts.final)
+    without_initial = mlad_loss(final, None, labels)
+    assert without_initial.initial is None and torch.equal(without_initial.total, without_initial.final)
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_overfits_the_tiny_training_split():
+    config = tiny(hidden_dim=32, window=32, lr=5e-3, epochs=40, dropout=0.0, val_fraction=0, variable_length=False)
+    result = train(config)
+    losses = [entry["loss"] for entry in result.history]
+    assert losses[-1] < 0.15 * losses[0]
+    train_split = load_splits(config, ("train",)).train
+    fitted = evaluate(result.model, train_split, window=32, standard=False)
+    assert fitted["frame_map"] > 0.95
+
+
+def test_same_config_same_numbers():
+    a, b = train(tiny()), train(tiny())
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    assert [h["val_frame_map"] for h in a.history] == [h["val_frame_map"] for h in b.history]
+    assert json.dumps(a.test_metrics) == json.dumps(b.test_metrics)
+    assert states_equal(a.model.state_dict(), b.model.state_dict())
+
+
+def test_loader_workers_do_not_change_the_numbers():
+    # windows are drawn in the main process from (seed, epoch); workers only read them
+    alone, helped = train(tiny(epochs=1)), train(tiny(epochs=1, num_workers=2))
+    assert [h["loss"] for h in alone.history] == [h["loss"] for h in helped.history]
+    assert states_equal(alone.model.state_dict(), helped.model.state_dict())
+
+
+def test_bf16_autocast_trains_in_float32_weights():
+    result = train(tiny(epochs=1, amp="bf16"))
+    reference = train(tiny(epochs=1))
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert result.history[0]["loss"] == pytest.approx(reference.history[0]["loss"], rel=1e-2)
+    assert math.isfinite(result.test_metrics["frame_map"])
+
+
+def test_run_folder_holds_everything(tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny(run_dir=str(run)))
+    assert result.completed and result.run_dir == run
+    for name in ("config.json", "last.pt", "best.pt", "history.json", "train.log", "results.json",
+                 "test_predictions.h5"):
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert {"loss", "loss_initial", "loss_final", "val_frame_map", "windows_per_s", "elapsed_s"} <= set(history[0])
+    assert history == json.loads(json.dumps(result.history))
+    results = json.loads((run / "results.json").read_text())
+    assert results["test"]["frame_map"] == result.test_metrics["frame_map"]
+    assert results["best_epoch"] == result.best_epoch
+    model, config = load_model(run / "best.pt")
+    assert states_equal(model.state_dict(), result.model.state_dict())
+    assert config.run_dir == str(run) and config.hidden_dim == 16
+    # the stored predictions are those of the best model on the test split
+    test = load_splits(config, ("test",)).test
+    stored = load_predictions(run / "test_predictions.h5")
+    assert list(stored) == test.video_ids
+    assert all(np.allclose(stored[v], s) for v, s in predict_dataset(model, test, window=16).items())
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny(run_dir=str(run)))
+
+
+def test_without_validation_the_last_epoch_is_kept(tmp_path):
+    result = train(tiny(val_fraction=0, run_dir=str(tmp_path / "run")))
+    assert result.best_epoch == 2 and result.best_val_frame_map is None
+    assert all(h["val_frame_map"] is None for h in result.history)
+    last = load_checkpoint(tmp_path / "run" / "last.pt", kind="training")
+    assert states_equal(last["model"], result.model.state_dict())
+
+
+def test_best_checkpoint_follows_validation(tmp_path):
+    result = train(tiny(epochs=3, run_dir=str(tmp_path / "run")))
+    val = [h["val_frame_map"] for h in result.history]
+    assert result.best_epoch == 1 + int(np.argmax(val)) and result.best_val_frame_map == max(val)
+    best = load_checkpoint(tmp_path / "run" / "best.pt", kind="best")
+    assert best["epoch"] == result.best_epoch and best["val_metrics"]["frame_map"] == max(val)
+
+
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_interrupted_and_resumed_run_ends_bit_identical(tmp_path, accumulation):
+    config = tiny(epochs=3, grad_accumulation=accumulation, dropout=0.2)
+    whole = train(config.replace(run_dir=str(tmp_path / "whole")))
+    stop_at = 7 if accumulation == 1 else 4  # both in the middle of an epoch
+    part = train(config.replace(run_dir=str(tmp_path / "parts"), stop_after_steps=stop_at))
+    assert part.stopped == "stop_after_steps" and part.steps == stop_at and part.test_metrics is None
+    saved = load_checkpoint(tmp_path / "parts" / "last.pt", kind="training")
+    assert saved["step"] == stop_at and saved["batch"] > 0  # mid-epoch
+    assert saved["config"].stop_after_steps is None  # the stop was for that session only
+    resumed = train(resume=tmp_path / "parts" / "last.pt")
+    assert resumed.completed and resumed.steps == whole.steps
+    a = load_checkpoint(tmp_path / "whole" / "last.pt")
+    b = load_checkpoint(tmp_path / "parts" / "last.pt")
+    assert states_equal(a["model"], b["model"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        assert states_equal(sa, sb)
+    assert [h["loss"] for h in whole.history] == [h["loss"] for h in resumed.history]
+    assert [h["val_frame_map"] for h in whole.history] == [h["val_frame_map"] for h in resumed.history]
+    assert states_equal(whole.model.state_dict(), resumed.model.state_dict())
+    assert json.dumps(whole.test_metrics) == json.dumps(resumed.test_metrics)
+
+
+def test_resume_refuses_changed_settings_and_best_checkpoints(tmp_path):
+    config = tiny(run_dir=str(tmp_path / "run"), stop_after_steps=3)
+    train(config)
+    last = tmp_path / "run" / "last.pt"
+    with pytest.raises(ValueError, match="lr"):
+        train(load_checkpoint(last)["config"].replace(lr=0.5), resume=last)
+    train(tiny(run_dir=str(tmp_path / "other"), epochs=1))
+    with pytest.raises(ValueError, match="last.pt"):
+        train(resume=tmp_path / "other" / "best.pt")
+    # epochs may change: the run goes on to the new end
+    result = train(resume=last, epochs=3)
+    assert result.completed and len(result.history) == 3
+
+
+def test_signal_stops_after_the_step_with_a_checkpoint(tmp_path, monkeypatch):
+    real_loss, calls = trainer_module.mlad_loss, []
+
+    def loss_then_signal(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of step 5
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "mlad_loss", loss_then_signal)
+    previous = signal.getsignal(signal.SIGTERM)
+    result = train(tiny(epochs=5, run_dir=str(tmp_path / "run")))
+    assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
+    assert result.stopped == "SIGTERM" and result.steps == 5
+    saved = load_checkpoint(tmp_path / "run" / "last.pt", kind="training")
+    assert saved["step"] == 5 and saved["epoch"] == 0 and saved["batch"] == 5
+    assert states_equal(saved["model"], result.model.state_dict())
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_loss, calls = trainer_module.mlad_loss, []
+
+    def loss_going_nan(*args, **kwargs):
+        calls.append(1)
+        parts = real_loss(*args, **kwargs)
+        if len(calls) == 15:  # in epoch 2 (12 batches per epoch)
+            return parts._replace(total=parts.total * float("nan"))
+        return parts
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(trainer_module, "mlad_loss", loss_going_nan)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 15 \(batch 3 of 12\).*last\.pt \(epoch 1, step 12\)"):
+        train(tiny(epochs=3, run_dir=str(run)))
+    saved = load_checkpoint(run / "last.pt", kind="training")
+    assert (saved["epoch"], saved["step"], saved["batch"]) == (1, 12, 0)
+    assert all(torch.isfinite(t).all() for t in saved["model"].values())
+    assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 1
+    # and the run can go on from there
+    monkeypatch.setattr(trainer_module, "mlad_loss", real_loss)
+    assert train(resume=run / "last.pt").completed
+
+
+def test_graceful_stop_context():
+    previous = signal.getsignal(signal.SIGINT)
+    with GracefulStop(announce=False) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the second one aborts
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, cache_dir):
+    os.environ["MLADLIB_CACHE"] = str(cache_dir)
+    run = tmp_path_factory.mktemp("finished") / "run"
+    torch.set_num_threads(1)
+    train(tiny(epochs=1, run_dir=str(run)))
+    return run
+
+
+def test_corrupted_or_foreign_checkpoints_are_refused(tmp_path, finished_run):
+    good = (finished_run / "last.pt").read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good[: len(good) // 2])
+    flipped = tmp_path / "flipped.pt"
+    damaged = bytearray(good)
+    for i in range(len(damaged) // 3, len(damaged) // 3 + 2000):
+        damaged[i] ^= 0xFF
+    flipped.write_bytes(bytes(damaged))
+    text = tmp_path / "text.pt"
+    text.write_text("not a checkpoint")
+    code = tmp_path / "code.pt"
+    torch.save({"module": torch.nn.Linear(2, 2)}, code)  # needs unpickling code: refused
+    official = tmp_path / "official.pt"
+    torch.save({"epoch": 3, "state_dict": {"alpha": torch.zeros(5)}}, official)
+    plain = tmp_path / "plain.pt"
+    torch.save([1, 2, 3], plain)
+    for path, word in ((truncated, "corrupted"), (flipped, "corrupted"), (text, "corrupted"), (code, "refusing"),
+                       (official, "--official"), (plain, "not a mladlib checkpoint")):
+        with pytest.raises(ValueError, match=word) as error:
+            load_checkpoint(path)
+        assert path.name in str(error.value)
+        with pytest.raises(ValueError):
+            load_model(path)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+    assert load_checkpoint(finished_run / "last.pt", kind="training")["epoch"] == 1
+
+
+def test_checkpoints_are_written_atomically(tmp_path, finished_run, monkeypatch):
+    from mladlib.train import save_checkpoint
+
+    target = tmp_path / "ckpt.pt"
+    target.write_bytes((finished_run / "best.pt").read_bytes())
+    before = target.read_bytes()
+
+    def failing_save(obj, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(target, "best", tiny(), {}, epoch=1)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no temporary left
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+def test_evaluate_reports_every_metric_of_the_predictions(finished_run):
+    model, config = load_model(finished_run / "best.pt")
+    test = load_splits(config, ("test",)).test
+    result = evaluate(model, test, window=16, stride=4, taus=(0, 5, 20), threshold=0.4)
+    scores = predict_dataset(model, test, window=16, stride=4)
+    s, y = list(scores.values()), [test.labels(i) for i in range(len(test))]
+    assert result["videos"] == len(test) and result["frames"] == int(test.frame_counts.sum())
+    assert result["frame_map"] == pytest.approx(metrics.frame_map(s, y), abs=1e-12)
+    assert result["standard"] == pytest.approx(metrics.standard_metrics(s, y, 0.4).as_dict(), abs=1e-12)
+    for tau, r in metrics.action_conditional_sweep(s, y, (0, 5, 20), 0.4).items():
+        assert result["action_conditional"][tau] == pytest.approx({**r.as_dict(), "pairs": r.n_pairs}, abs=1e-12)
+    per_class = metrics.frame_map(s, y, return_per_class=True)[1]
+    assert np.allclose(result["per_class_ap"], per_class, equal_nan=True)
+    json.dumps(result)  # plain Python values
+    table = format_results(result, "title")
+    assert table.splitlines()[0] == "title"
+    assert f"{100 * result['frame_map']:.2f}" in table
+    assert "tau = 5" in table and f"{100 * result['action_conditional'][20]['mAP_AC']:.2f}" in table
+
+
+def test_progress_switches(monkeypatch):
+    from mladlib.train import progress_enabled
+
+    monkeypatch.setenv("MLADLIB_PROGRESS", "1")
+    assert progress_enabled(True) and not progress_enabled(False)
+    monkeypatch.setenv("MLADLIB_PROGRESS", "0")
+    assert not progress_enabled(True)
+
+
+def test_progress_bar_run_prints_to_stderr(monkeypatch, capsys):
+    monkeypatch.setenv("MLADLIB_PROGRESS", "1")
+    result = train(tiny(epochs=1), progress=True, log=print)
+    out, err = capsys.readouterr()
+    assert "epoch   1/1" in out and "val f-mAP" in out
+    assert "epoch 1/1" in err  # tqdm's bar
+    assert result.completed and math.isfinite(result.test_metrics["frame_map"])
+
+
+def test_results_are_plain_python():
+    result = train(tiny(epochs=1))
+    pickle.dumps(result.history)
+    json.dumps(result.test_metrics)
+    assert "f-mAP" in result.table() and "tau = 20" in result.table()
