@@ -293,3 +293,116 @@ def test_linear_and_full_baselines_are_what_they_claim():
     assert count_parameters(lin) == F_DIM * C + C
     full = FullAttentionBaseline(C, F_DIM, hidden_dim=H, num_layers=1)
     assert count_parameters(full.layers[0]) == count_parameters(MLADLayer(H, branches=("cb",)))
+
+
+# ----------------------------------------------------------------- speed paths (issue 7)
+
+from mladlib.models.dropout import LEVELS, dropout, keep_mask, quantized_drop_rate  # noqa: E402
+from mladlib.models.flops import full_attention_train_flops, mlad_train_flops  # noqa: E402
+from mladlib.models.layers import AttentionBlock  # noqa: E402
+
+
+def test_keep_mask_rate_is_exact_to_the_quantization():
+    n = 1 << 20
+    for p in (0.1, 0.5, 0.03):
+        keep, scale = keep_mask((n,), p)
+        drop = quantized_drop_rate(p)
+        assert abs(drop - p) <= 0.5 / LEVELS
+        assert scale == pytest.approx(1 / (1 - drop), rel=1e-12)
+        sigma = (drop * (1 - drop) / n) ** 0.5
+        assert abs((1 - keep.float().mean().item()) - drop) < 5 * sigma, p
+
+
+def test_keep_mask_uses_all_16_bits_of_every_word():
+    # int64 random_() alone leaves the sign bit 0: every fourth 16-bit word would be >= 0
+    keep, _ = keep_mask((1 << 20,), 0.5)
+    lanes = keep.view(-1, 4).float().mean(dim=0)  # the four 16-bit words of each 64-bit draw
+    assert torch.all((lanes - 0.5).abs() < 0.01), lanes
+
+
+def test_dropout_keeps_the_expectation_and_follows_the_seed():
+    x = torch.ones(1 << 18)
+    torch.manual_seed(3)
+    y = dropout(x, 0.1)
+    values = y.unique()
+    assert len(values) == 2 and values[0] == 0 and values[1] == pytest.approx(1 / (1 - quantized_drop_rate(0.1)))
+    assert y.mean().item() == pytest.approx(1.0, abs=5 * (0.1 / 0.9 / x.numel()) ** 0.5)
+    torch.manual_seed(3)
+    assert torch.equal(dropout(x, 0.1), y)
+    assert not torch.equal(dropout(x, 0.1), y)
+    assert dropout(x, 0.1, training=False) is x
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        keep_mask((4,), 1.0)
+
+
+def test_float_keep_mask_is_the_bool_mask_as_numbers():
+    torch.manual_seed(4)
+    keep, scale = keep_mask((3, 1000), 0.2)
+    for dtype in (torch.float32, torch.bfloat16):
+        torch.manual_seed(4)
+        numbers, same_scale = keep_mask((3, 1000), 0.2, dtype=dtype)
+        assert numbers.dtype == dtype and same_scale == scale
+        assert torch.equal(numbers, keep.to(dtype))
+
+
+def test_training_block_equals_the_formula_with_the_same_masks():
+    """The fast training path (bit masks, scales folded into weights) is the textbook block."""
+    block = AttentionBlock(H, dropout=0.2, attention_dropout=0.3, out_relu=True).train()
+    N, S = 6, 9
+    x = torch.randn(N, S, H)
+    key_valid = torch.rand(N, S) > 0.3
+    key_valid[:, 0] = True
+    torch.manual_seed(11)
+    out, _ = block(x, key_valid)
+
+    torch.manual_seed(11)  # the same masks, drawn in the same order
+    q, k, v = F.linear(x, block.qkv.weight, block.qkv.bias).split(H, dim=-1)
+    scores = (q @ k.transpose(1, 2) / H**0.5).masked_fill(~key_valid[:, None, :], float("-inf"))
+    weights = scores.softmax(-1)
+
+    def drop(t, p):
+        keep, scale = keep_mask(t.shape, p)
+        return t * keep * scale
+
+    a = F.relu(block.out(drop(weights, 0.3) @ v))
+    y = block.norm1(x + drop(a, 0.2))
+    ff = block.linear2(drop(F.relu(block.linear1(y)), 0.2))
+    expected = block.norm2(y + drop(ff, 0.2))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_seeded_training_steps_reproduce():
+    def run():
+        seed_everything(5)
+        model = build_model("mlad", C, F_DIM, hidden_dim=H, num_layers=2).train()
+        out = model(torch.randn(B, T, F_DIM))
+        out.logits.sum().backward()
+        return out.logits, model.layers[0].tb.qkv.weight.grad
+
+    (a, ga), (b, gb) = run(), run()
+    assert torch.equal(a, b) and torch.equal(ga, gb)
+
+
+def test_mlad_layer_merges_with_eq6_weights():
+    layer = MLADLayer(H, dropout=0.0, attention_dropout=0.0).eval()
+    with torch.no_grad():
+        layer.alpha_logit.fill_(0.7)
+    f = torch.randn(B, T, C, H)
+    a = torch.sigmoid(torch.tensor(0.7))
+    cb, _ = layer.cb(f.reshape(B * T, C, H))
+    tb, _ = layer.tb(f.transpose(1, 2).reshape(B * C, T, H))
+    expected = a * cb.view(B, T, C, H) + (1 - a) * tb.view(B, C, T, H).transpose(1, 2)
+    torch.testing.assert_close(layer(f)[0], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mlad", "full"])
+def test_analytic_flops_match_torch_flop_counter(name):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = small(name, attention_dropout=0.1).train()  # explicit attention: every GEMM is an aten op
+    with FlopCounterMode(display=False) as counter:
+        out = model(torch.randn(B, T, F_DIM))
+        (out.logits.sum() + out.initial_logits.sum()).backward()
+    count = mlad_train_flops if name == "mlad" else full_attention_train_flops
+    assert counter.get_total_flops() == count(B, T, C, F_DIM, H, 2)
+    assert mlad_train_flops(4, 128, 65, 2048, 128, 5) == 280_570_101_760  # the docstring's MultiTHUMOS figure

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .dropout import bit_dropout_applies, dropout_add_unscaled, dropout_scale, dropout_unscaled
+
 
 def sinusoidal_table(length: int, dim: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """The transformer's sinusoidal position table, ``(length, dim)``.
@@ -73,9 +75,11 @@ class ClassFeatures(nn.Module):
         self.bias = stacked.bias  # (C*H,)
 
     def forward(self, x: Tensor) -> Tensor:
-        B, T, _ = x.shape
-        f = F.linear(x, self.weight, self.bias)  # (B, T, C*H)
-        return F.relu(f).view(B, T, self.num_classes, self.hidden_dim)
+        B, T, F_in = x.shape
+        f = linear_2d(x.reshape(B * T, F_in), self.weight, self.bias)  # (B*T, C*H)
+        # in place on the 2-D GEMM output itself (its backward does not need it; an
+        # in-place op on a view would make autograd copy)
+        return torch.relu_(f).view(B, T, self.num_classes, self.hidden_dim)
 
 
 class ClassClassifiers(nn.Module):
@@ -94,17 +98,54 @@ class ClassClassifiers(nn.Module):
         return torch.einsum("btch,ch->btc", g, self.weight) + self.bias
 
 
+def linear_2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear`` for a 2-D ``x (M, K)`` with ``weight (N, K)``: ``(M, N)``.
+
+    On eager CPU as a plain GEMM and an in-place bias add: ``addmm`` first copies the
+    broadcast bias into its output and has the GEMM read it back, which measured about
+    25% slower at MLAD's sizes (M = 33280, K = N = 128). Elsewhere ``F.linear`` itself:
+    CUDA fuses the bias into the GEMM, inductor fuses it too, and under CPU bf16 autocast
+    the separate add of an fp32 bias measured slower.
+    """
+    cpu_fp32 = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+    if bias is None or not cpu_fp32 or torch.compiler.is_compiling():
+        return F.linear(x, weight, bias)
+    return torch.mm(x, weight.t()).add_(bias)  # in place: mm's backward does not need its output
+
+
+def _scaled(t: Tensor | None, scale: float | Tensor) -> Tensor | None:
+    """``t * scale`` for a small parameter; ``t`` itself when the scale is the number 1."""
+    if t is None or (isinstance(scale, float) and scale == 1.0):
+        return t
+    return t * scale
+
+
 class AttentionBlock(nn.Module):
     """Self-attention over the S axis of ``(N, S, H)``, as a post-norm transformer sublayer.
 
-    ``softmax(Q K^T / sqrt(H)) V`` (eq. 2-5, one head by default) computed with
-    ``scaled_dot_product_attention``, then the residual, LayerNorm and feed-forward block
-    that the public code adds and that lets five stacked layers train::
+    ``softmax(Q K^T / sqrt(H)) V`` (eq. 2-5, one head by default), then the residual,
+    LayerNorm and feed-forward block that the public code adds and that lets five stacked
+    layers train::
 
         a = Attn(x);  x = LN1(x + Dropout(a));  x = LN2(x + Dropout(W2 Dropout(ReLU(W1 x))))
 
     Options reproduce the public release's quirks: ``out_relu`` (a ReLU after the output
     projection) and ``attention_dropout`` (dropout on the attention weights).
+
+    Speed (the block is most of an MLAD step; see ``benchmarks/bench_model.py``):
+
+    * attention runs through ``scaled_dot_product_attention`` (fused kernels: flash,
+      memory-efficient or cuDNN on CUDA, flash on CPU), except where the weights are asked
+      for or when training with attention dropout on eager CPU: PyTorch's CPU kernels have
+      no fused dropout and its fallback draws an ``(N, S, S)`` Bernoulli mask per element,
+      so there the block computes Q, K, V as three GEMMs, two batched GEMMs and a bit-mask
+      dropout (:mod:`.dropout`);
+    * every scalar factor (``1/sqrt(d)``, the dropout scales, ``out_scale``) is multiplied
+      into an ``H``-sized weight instead of an ``(N, S, H)`` activation, which saves a pass
+      over the activations forward and another backward for each; a residual and its
+      dropout are one ``addcmul`` pass;
+    * ReLUs run in place on fresh GEMM outputs (whose backward does not need them), on the
+      2-D tensors themselves: an in-place op on a view would make autograd copy.
     """
 
     def __init__(
@@ -119,6 +160,8 @@ class AttentionBlock(nn.Module):
         super().__init__()
         if hidden_dim % num_heads:
             raise ValueError(f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}")
+        if not 0.0 <= attention_dropout <= 1.0:
+            raise ValueError(f"attention_dropout must be in [0, 1], got {attention_dropout}")
         ff_dim = hidden_dim if ff_dim is None else ff_dim
         self.num_heads = num_heads
         self.qkv = nn.Linear(hidden_dim, 3 * hidden_dim)  # Q, K, V projections fused: one GEMM
@@ -127,39 +170,84 @@ class AttentionBlock(nn.Module):
         self.linear2 = nn.Linear(ff_dim, hidden_dim)
         self.norm1 = nn.LayerNorm(hidden_dim)
         self.norm2 = nn.LayerNorm(hidden_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)  # holds p; applied through the bit-mask functions of .dropout
         self.attention_dropout = attention_dropout
         self.out_relu = out_relu
+
+    def _context(
+        self, x2d: Tensor, N: int, S: int, key_valid: Tensor | None, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None, float]:
+        """``x2d (N*S, H)`` -> context ``(N*S, H)`` (before the output projection), the
+        head-mean weights ``(N, S, S)`` if asked, and the dropout scale the context still needs."""
+        H = x2d.shape[1]
+        heads, d = self.num_heads, H // self.num_heads
+        p_attn = self.attention_dropout if self.training else 0.0
+        fused = not need_weights and not bit_dropout_applies(x2d, p_attn, self.training)
+        weight, bias = self.qkv.weight, self.qkv.bias  # (3H, H), (3H,): Q, K, V rows
+        if fused:
+            qkv = linear_2d(x2d, weight, bias)  # (N*S, 3H); Q, K, V stay strided views of it
+            q, k, v = (t.view(N, S, heads, d).transpose(1, 2) for t in qkv.split(H, dim=-1))  # (N, heads, S, d)
+            mask = None if key_valid is None else key_valid[:, None, None, :]  # (N, 1, 1, S): True = attend
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_attn)
+            return context.transpose(1, 2).reshape(N * S, H), None, 1.0
+        # Three (N*S, H) GEMMs instead of one (N*S, 3H): on CPU they run faster at K = H = 128,
+        # and the backward then adds three input gradients instead of concatenating them.
+        # 1/sqrt(d) is folded into the query rows.
+        q, k, v = (
+            linear_2d(x2d, _scaled(weight[i * H:(i + 1) * H], s), _scaled(bias[i * H:(i + 1) * H], s))
+            for i, s in enumerate((1.0 / math.sqrt(d), 1.0, 1.0))
+        )
+        if heads == 1:
+            q3, k3, v3 = (t.view(N, S, H) for t in (q, k, v))
+        else:
+            q3, k3, v3 = (t.view(N, S, heads, d).transpose(1, 2).reshape(N * heads, S, d) for t in (q, k, v))
+        scores = torch.bmm(q3, k3.transpose(1, 2))  # (N*heads, S, S)
+        if key_valid is not None:
+            key_valid = key_valid.repeat_interleave(heads, dim=0)[:, None, :]  # (N*heads, 1, S)
+            scores.masked_fill_(~key_valid, float("-inf"))  # in place: bmm's backward does not need its output
+        weights = scores.softmax(dim=-1)
+        context = torch.bmm(dropout_unscaled(weights, p_attn, self.training), v3)  # (N*heads, S, d)
+        context = context.view(N, heads, S, d).transpose(1, 2).reshape(N * S, H)  # a view for one head
+        mean_weights = weights.view(N, heads, S, S).mean(dim=1) if need_weights else None
+        return context, mean_weights, dropout_scale(x2d, p_attn, self.training)
+
+    def _project(self, context: Tensor, context_scale: float, out_scale: float = 1.0) -> Tensor:
+        """``out_scale * out(context_scale * context)`` ``(N*S, H)`` -> ``(N*S, H)``, then the ReLU
+        if ``out_relu`` (``relu(s z) = s relu(z)`` for ``s > 0``)."""
+        weight = _scaled(self.out.weight, context_scale * out_scale)
+        attn = linear_2d(context, weight, _scaled(self.out.bias, out_scale))
+        return torch.relu_(attn) if self.out_relu else attn
 
     def attend(self, x: Tensor, key_valid: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:
         """Attention alone: ``(N, S, H)`` -> ``(N, S, H)`` and, if asked, weights ``(N, S, S)``."""
         N, S, H = x.shape
-        heads = self.num_heads
-        qkv = self.qkv(x).view(N, S, 3, heads, H // heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # each (N, heads, S, H/heads)
-        mask = None if key_valid is None else key_valid[:, None, None, :]  # (N, 1, 1, S): True = attend
-        p_drop = self.attention_dropout if self.training else 0.0
-        if need_weights:
-            scores = q @ k.transpose(-1, -2) / math.sqrt(H // heads)  # (N, heads, S, S)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            weights = scores.softmax(dim=-1)
-            attn = F.dropout(weights, p_drop, self.training) @ v
-            mean_weights = weights.mean(dim=1)  # (N, S, S), averaged over heads
-        else:
-            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_drop)
-            mean_weights = None
-        attn = self.out(attn.transpose(1, 2).reshape(N, S, H))
-        if self.out_relu:
-            attn = F.relu(attn)
-        return attn, mean_weights
+        context, weights, scale = self._context(x.reshape(N * S, H), N, S, key_valid, need_weights)
+        return self._project(context, scale).view(N, S, H), weights
 
     def forward(
-        self, x: Tensor, key_valid: Tensor | None = None, need_weights: bool = False
+        self,
+        x: Tensor,
+        key_valid: Tensor | None = None,
+        need_weights: bool = False,
+        out_scale: Tensor | float | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """``x (N, S, H)``; ``key_valid (N, S)`` bool, False for padded keys."""
-        attn, weights = self.attend(x, key_valid, need_weights)
-        x = self.norm1(x + self.dropout(attn))
-        ff = self.linear2(self.dropout(F.relu(self.linear1(x))))
-        x = self.norm2(x + self.dropout(ff))
-        return x, weights
+        """``x (N, S, H)``; ``key_valid (N, S)`` bool, False for padded keys.
+
+        ``out_scale`` (a scalar) multiplies the output; it is folded into the last
+        LayerNorm's affine weights (MLAD weights its two branches by ``a`` and ``1 - a``).
+        """
+        N, S, H = x.shape
+        x2d = x.reshape(N * S, H)
+        p, training = self.dropout.p, self.training
+        drop = dropout_scale(x2d, p, training)  # 1/keep_rate where the bit masks leave it out
+        context, weights, attn_scale = self._context(x2d, N, S, key_valid, need_weights)
+        attn = self._project(context, attn_scale, drop)
+        x2d = self.norm1(dropout_add_unscaled(x2d, attn, p, training))
+        hidden = torch.relu_(linear_2d(x2d, self.linear1.weight, self.linear1.bias))
+        hidden = dropout_unscaled(hidden, p, training)
+        ff = linear_2d(hidden, _scaled(self.linear2.weight, drop * drop), _scaled(self.linear2.bias, drop))
+        y = dropout_add_unscaled(x2d, ff, p, training)
+        gain, shift = self.norm2.weight, self.norm2.bias
+        if out_scale is not None:
+            gain, shift = _scaled(gain, out_scale), _scaled(shift, out_scale)
+        return F.layer_norm(y, (H,), gain, shift, self.norm2.eps).view(N, S, H), weights

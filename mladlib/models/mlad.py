@@ -37,7 +37,9 @@ def check_input(x: Tensor, mask: Tensor | None, feature_dim: int) -> None:
     if mask is not None and (mask.shape != x.shape[:2] or mask.dtype != torch.bool):
         raise ValueError(f"expected a bool mask of shape {tuple(x.shape[:2])} (B, T), got {mask.dtype} {tuple(mask.shape)}")
     if not torch.compiler.is_compiling():  # a data-dependent check would break the graph
-        if not torch.isfinite(x).all():
+        # one reduction pass (min and max propagate NaN, and any inf is an extreme); an
+        # isfinite() mask would write a bool per element and read it back
+        if not torch.isfinite(torch.stack(torch.aminmax(x))).all():
             raise ValueError(f"features of shape {tuple(x.shape)} contain NaN or infinite values")
         if mask is not None and not mask.any(dim=1).all():
             raise ValueError("every sequence needs at least one valid (unpadded) step in its mask")
@@ -103,25 +105,29 @@ class MLADLayer(nn.Module):
         """``f (B, T, C, H)``, ``mask (B, T)`` True on valid steps -> ``g (B, T, C, H)``, maps."""
         B, T, C, H = f.shape
         maps: dict[str, Tensor] = {}
-        refined: dict[str, Tensor] = {}
+        # eq. 6's weights a and 1 - a, folded into each branch's last LayerNorm (H numbers,
+        # not a pass over (B, T, C, H)); None with a single branch
+        branch_weight: dict[str, Tensor | None] = {"cb": None, "tb": None}
+        if len(self.branches) == 2:
+            a = self.alpha
+            other = "tb" if self.alpha_branch == "cb" else "cb"
+            branch_weight[self.alpha_branch], branch_weight[other] = a, 1 - a
+        merged = None
         if self.cb is not None:
             # every step is its own sequence of C class tokens: (B*T, C, H)
-            f_cb, w = self.cb(f.reshape(B * T, C, H), None, need_weights)
-            refined["cb"] = f_cb.view(B, T, C, H)
+            f_cb, w = self.cb(f.reshape(B * T, C, H), None, need_weights, branch_weight["cb"])
+            merged = f_cb.view(B, T, C, H)
             if w is not None:
                 maps["cb"] = w.view(B, T, C, C)
         if self.tb is not None:
-            # every class is its own sequence of T step tokens: (B*C, T, H)
+            # every class is its own sequence of T step tokens: (B*C, T, H), one transposing copy
             key_valid = None if mask is None else mask[:, None, :].expand(B, C, T).reshape(B * C, T)
-            f_tb, w = self.tb(f.transpose(1, 2).reshape(B * C, T, H), key_valid, need_weights)
-            refined["tb"] = f_tb.view(B, C, T, H).transpose(1, 2)
+            f_tb, w = self.tb(f.transpose(1, 2).reshape(B * C, T, H), key_valid, need_weights, branch_weight["tb"])
+            f_tb = f_tb.view(B, C, T, H).transpose(1, 2)
+            merged = f_tb if merged is None else merged + f_tb
             if w is not None:
                 maps["tb"] = w.view(B, C, T, T)
-        if len(refined) == 1:
-            return next(iter(refined.values())), maps
-        a = self.alpha.to(f.dtype)
-        other = "tb" if self.alpha_branch == "cb" else "cb"
-        return a * refined[self.alpha_branch] + (1 - a) * refined[other], maps
+        return merged, maps
 
 
 class MLAD(nn.Module):
