@@ -139,6 +139,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--initial-loss-weight", "initial_loss_weight", "weight of the initial-logit loss (0: table S3's "
          "'without initial loss')", type=float)
     _add(g, "--final-loss-weight", "final_loss_weight", "weight of the final-logit loss", type=float)
+    _add(g, "--prior-bias", "prior_bias", "start classifier biases at the classes' training log-odds "
+         "(not in the paper; --no-prior-bias starts them at 0)", action=argparse.BooleanOptionalAction)
     g = parser.add_argument_group("evaluation")
     _add(g, "--eval-every", "eval_every", "validate every N epochs (and after the last)", type=int)
     _add(g, "--eval-stride", "eval_stride", "stride of the sliding windows (default: window // 2)", type=int)

@@ -8,10 +8,11 @@ from .baselines import MODEL_LABELS, MODEL_VARIANTS, FullAttentionBaseline, Line
 from .layers import AttentionBlock, ClassClassifiers, ClassFeatures, PositionalEncoding, sinusoidal_table
 from .mlad import MLAD, MLADLayer, ModelOutput
 from .official import PublicLayoutMLAD, load_official_checkpoint
+from .prior import init_prior_bias
 
 __all__ = [
     "MLAD", "MLADLayer", "ModelOutput", "ClassFeatures", "ClassClassifiers", "AttentionBlock",
     "PositionalEncoding", "sinusoidal_table", "LinearBaseline", "FullAttentionBaseline",
     "MODEL_VARIANTS", "MODEL_LABELS", "build_model", "count_parameters",
-    "PublicLayoutMLAD", "load_official_checkpoint",
+    "PublicLayoutMLAD", "load_official_checkpoint", "init_prior_bias",
 ]

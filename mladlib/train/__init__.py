@@ -17,6 +17,7 @@ Typical use from a notebook::
 The command line (``python -m mladlib train``) and ``torchrun`` call the same code.
 """
 
+from .cache import cached_run_dir, cached_train, config_key, load_run
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import DATASETS, PRESETS, RESUMABLE, TrainConfig, make_config
 from .datasets import DataSplits, dataset_spec, load_splits
@@ -27,6 +28,7 @@ from .signals import EXIT_CODES, GracefulStop
 from .trainer import NonFiniteLossError, RunResult, Trainer, progress_enabled, train
 
 __all__ = [
+    "cached_train", "cached_run_dir", "config_key", "load_run",
     "TrainConfig", "PRESETS", "DATASETS", "RESUMABLE", "make_config",
     "DataSplits", "load_splits", "dataset_spec",
     "Trainer", "train", "RunResult", "NonFiniteLossError", "progress_enabled",

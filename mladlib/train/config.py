@@ -76,6 +76,7 @@ class TrainConfig:
     grad_clip: float | None = None
     initial_loss_weight: float = 1.0
     final_loss_weight: float = 1.0
+    prior_bias: bool = True  # classifier biases start at the classes' training log-odds
     # evaluation
     eval_every: int = 1
     eval_stride: int | None = None  # None: window // 2
@@ -193,7 +194,7 @@ class TrainConfig:
 #:   500 epochs see as many windows. It validates every 50 epochs, then every 10.
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": dict(
-        hidden_dim=32, num_layers=2, window=64, batch_size=32, lr=1e-3, dropout=0.1, epochs=15, eval_every=1,
+        hidden_dim=32, num_layers=3, window=64, batch_size=32, lr=1e-3, dropout=0.1, epochs=25, eval_every=1,
         num_threads=1,
     ),
     "multithumos": dict(

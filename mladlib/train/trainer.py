@@ -38,6 +38,7 @@ from .. import synth
 from ..data import WindowDataset, WindowSampler, collate_windows, save_predictions
 from ..models import MODEL_LABELS, count_parameters
 from ..utils import atomic_path, seed_everything
+from ..models.prior import init_prior_bias
 from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import RESUMABLE, TrainConfig, make_config, resolve_run_dir
 from .datasets import DataSplits, load_splits
@@ -48,6 +49,21 @@ from .signals import GracefulStop
 
 STOP_AFTER_STEPS = "stop_after_steps"
 _DDP_OPTIONS = inspect.signature(DistributedDataParallel.__init__).parameters
+
+
+RUN_FILES = {"config": "config.json", "last": "last.pt", "best": "best.pt", "history": "history.json",
+             "log": "train.log", "results": "results.json", "predictions": "test_predictions.h5"}
+
+
+def run_paths(run_dir: Path) -> dict[str, Path]:
+    """The files a run folder holds, by role (keys of :data:`RUN_FILES`)."""
+    return {key: run_dir / name for key, name in RUN_FILES.items() if (run_dir / name).exists()}
+
+
+def train_positive_rate(dataset) -> torch.Tensor:
+    """``(C,)`` fraction of the dataset's steps on which each class is present."""
+    counts = sum(torch.from_numpy(dataset.labels(i).sum(0, dtype=np.int64)) for i in range(len(dataset)))
+    return counts.double() / max(sum(dataset.frame_counts), 1)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -193,7 +209,10 @@ class Trainer:
                              "with variable-length training (or turn variable_length off)")
         self.num_classes, self.feature_dim = train_set.num_classes, train_set.feature_dim
 
-        self.model = build_from_config(config, self.num_classes, self.feature_dim).to(self.device)
+        self.model = build_from_config(config, self.num_classes, self.feature_dim)
+        if config.prior_bias:
+            init_prior_bias(self.model, train_positive_rate(train_set))
+        self.model = self.model.to(self.device)
         # every rank draws its own dropout masks (the weights above are equal on all ranks)
         stream = np.random.SeedSequence([config.seed, context.rank]).generate_state(2)
         torch.manual_seed(int(stream[0]))
@@ -528,11 +547,7 @@ class Trainer:
                          stopped=reason, run_dir=self.run_dir, paths=self._paths())
 
     def _paths(self) -> dict[str, Path]:
-        if self.run_dir is None:
-            return {}
-        names = {"config": "config.json", "last": "last.pt", "best": "best.pt", "history": "history.json",
-                 "log": "train.log", "results": "results.json", "predictions": "test_predictions.h5"}
-        return {key: self.run_dir / name for key, name in names.items() if (self.run_dir / name).exists()}
+        return {} if self.run_dir is None else run_paths(self.run_dir)
 
     def _finish(self) -> RunResult:
         if self.best_state is None:  # no validation split: the last epoch is the model
