@@ -17,18 +17,22 @@ How a video is made (all randomness from one seed):
    (run, jump, fall, throw, stand) appear in several scenes.
 2. **Background actors.** Walk and sit happen at random, independently of the foreground,
    in any scene: the paper's failure case (section 6), a dependency that does not exist.
-3. **Features** at 3 steps per second, ``x_t = context + sum_a s_a v_a P[a] + noise``: each
-   action has a visual prototype ``P[a]`` (a unit vector), scaled by its visibility ``v_a``
-   and by a random amplitude ``s_a`` per instance; for "view-dependent" actions the sign of
-   ``s_a`` is random per instance (seen from the left or the right), which a linear
-   classifier cannot undo but class features (eq. 1, a ReLU) can. The scene's context
-   vector is shared by the court sports. Noise is white plus a slowly varying AR(1) drift.
-4. **Ambiguity by design.** Two actions share one prototype and are told apart only by
-   what co-occurs with them (a basketball *guard* happens while the opponent dribbles, a
-   *block* while the opponent shoots); two actions are nearly invisible and are detectable
-   only from what preceded them (a *fall* after a jump or dunk, a discus *release* after
-   the wind-up). So the co-occurrence branch and the temporal branch each have something
-   only they can solve.
+3. **Features** at 3 steps per second, ``x_t = context + sum_a s_a v_a P[a, view] + noise``:
+   each action has a visual prototype (a unit vector), scaled by its visibility ``v_a`` and
+   by a random amplitude ``s_a`` per instance. Generic actions are filmed from several
+   angles: one of several prototype vectors (``views``) is drawn per instance, and for
+   "view-dependent" actions the sign of ``s_a`` is random too, which a linear classifier
+   cannot undo but class features (eq. 1, a ReLU) can. The scene's context vector is shared
+   by the two court sports. Noise is white plus a slowly varying AR(1) drift.
+4. **Ambiguity by design.** Look-alike pairs share one prototype and are told apart only
+   by what co-occurs with them (a basketball *guard* happens while the opponent dribbles, a
+   *block* with a jump; a *pass* is thrown running, a *shot* jumping; a volleyball *bump*
+   is played squatting, a *set* standing) or by what came before (a *fall* looks like the
+   background *sit* but follows a jump; a discus *release* looks like a *throw* but follows
+   the wind-up; a *dunk* looks like a *spike* but follows dribbling). Whole-activity labels
+   (high jump, throw discus, clean and jerk) have no look of their own: they are present
+   exactly while their parts are. So the co-occurrence branch and the temporal branch each
+   have something to solve that the per-frame baselines cannot.
 
 The planted graphs are saved beside the data (`dependencies.json`) so the book can compare
 what attention learned with the truth.
@@ -36,6 +40,8 @@ what attention learned with the truth.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -70,26 +76,31 @@ class Look:
 
 
 ACTIONS: dict[str, Look] = {
-    "Run": Look("run", 1.0, True, 3),
-    "Jump": Look("jump", 1.0, True, 3),
+    # generic actions, shared by several scenes: filmed from many angles
+    "Run": Look("run", 1.0, True, 4),
+    "Jump": Look("jump", 1.0, True, 4),
     "Fall": Look("down"),  # looks like Sit; only a preceding jump tells them apart
-    "Throw": Look("throw"),  # looks like DiscusRelease; told apart by the wind-up before
-    "Stand": Look("stand", 0.7),
-    "Walk": Look("walk", 0.9, True),  # background
-    "Sit": Look("down"),  # background
+    "Throw": Look("throw"),  # looks like DiscusRelease; the wind-up before tells them apart
+    "Stand": Look("stand", 0.8, True, 4),
+    "Squat": Look("squat", 1.0, True, 4),
+    # background actors, independent of the foreground
+    "Walk": Look("walk", 0.9, True),
+    "Sit": Look("down"),
+    # scene-specific actions; look-alike pairs are told apart by what co-occurs
     "BasketballDribble": Look("dribble", 1.0, True, 3),
-    "BasketballShot": Look("shot", 0.9, True, 3),
-    "BasketballDunk": Look("slam", 1.0, True),  # looks like VolleyballSpike
-    "BasketballGuard": Look("defend"),  # looks like BasketballBlock; told apart by what co-occurs
-    "BasketballBlock": Look("defend"),
-    "VolleyballSet": Look("set", 0.9, True, 3),
-    "VolleyballSpike": Look("slam", 1.0, True),
-    "HighJump": Look("highjump", 0.35),
+    "BasketballPass": Look("armswing"),  # with Run; looks like BasketballShot
+    "BasketballShot": Look("armswing"),  # with Jump
+    "BasketballGuard": Look("defend"),  # with the opponent's Dribble; looks like BasketballBlock
+    "BasketballBlock": Look("defend"),  # with a Jump
+    "BasketballDunk": Look("slam", 1.0, True),  # looks like VolleyballSpike; preceded by dribbling
+    "VolleyballBump": Look("hands"),  # with Squat; looks like VolleyballSet
+    "VolleyballSet": Look("hands"),  # with Stand
+    "VolleyballSpike": Look("slam", 1.0, True),  # preceded by a set
+    "HighJump": Look("highjump", 0.0),  # a whole attempt: seen only through its parts
     "DiscusWindUp": Look("windup", 1.0, True, 3),
     "DiscusRelease": Look("throw"),
-    "ThrowDiscus": Look("throwdiscus", 0.35),
-    "CleanAndJerk": Look("cleanjerk", 0.5),
-    "Squat": Look("squat", 1.0, True, 3),
+    "ThrowDiscus": Look("throwdiscus", 0.0),  # a whole throw: seen only through its parts
+    "CleanAndJerk": Look("cleanjerk", 0.0),  # a whole lift: seen only through its parts
 }
 CLASS_NAMES: tuple[str, ...] = tuple(ACTIONS)
 BACKGROUND_ACTIONS = ("Walk", "Sit")
@@ -113,15 +124,19 @@ class Scene:
 
 SCENES: dict[str, Scene] = {
     "basketball": Scene("court", (
-        (0.4, (Phase(("BasketballDribble", "Run"), (5, 12)),
-               Phase(("BasketballShot", "Jump", "BasketballBlock"), (2, 4)))),
-        (0.25, (Phase(("BasketballDribble", "Run"), (4, 10)),
+        (0.45, (Phase(("BasketballDribble", "Run"), (4, 9)),
+                Phase(("BasketballPass", "Run"), (2, 3)),
+                Phase(("BasketballDribble", "Run"), (3, 7), p=0.7),
+                Phase(("BasketballShot", "Jump"), (2, 3)))),
+        (0.3, (Phase(("BasketballGuard", "BasketballDribble"), (4, 9)),
+               Phase(("BasketballBlock", "Jump"), (2, 3), p=0.7))),
+        (0.25, (Phase(("BasketballDribble", "Run"), (4, 9)),
                 Phase(("BasketballDunk", "Jump"), (2, 3)),
                 Phase(("Fall",), (2, 4), p=0.7))),
-        (0.35, (Phase(("BasketballGuard", "BasketballDribble"), (4, 10)),)),
     )),
     "volleyball": Scene("court", (
-        (0.7, (Phase(("VolleyballSet",), (2, 4)),
+        (0.7, (Phase(("VolleyballBump", "Squat"), (2, 3)),
+               Phase(("VolleyballSet", "Stand"), (2, 3)),
                Phase(("VolleyballSpike", "Jump"), (2, 3)),
                Phase(("Fall",), (2, 3), p=0.5))),
         (0.3, (Phase(("Stand",), (3, 6)), Phase(("Throw",), (2, 3)))),
@@ -150,11 +165,11 @@ class SynthConfig:
     num_test: int = 80
     length: tuple[int, int] = (96, 320)
     feature_dim: int = 128
-    amplitude: float = 1.6  # prototype norm at visibility 1, in units of the per-dim noise
+    amplitude: float = 3.0  # prototype norm at visibility 1, in units of the per-dim noise
     amplitude_jitter: float = 0.3  # instance amplitude ~ U(1 - j, 1 + j)
     context_strength: float = 1.0
-    noise_std: float = 1.0
-    drift_std: float = 0.5  # stationary std of the AR(1) drift
+    noise_std: float = 0.7
+    drift_std: float = 0.4  # stationary std of the AR(1) drift
     drift_rho: float = 0.9
     background_rate: float = 0.7  # probability that a video has a background actor
     seed: int = 0
@@ -353,16 +368,33 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MLADLIB_CACHE") or Path.home() / ".cache" / "mladlib")
 
 
+def sized_config(size: str = "default", seed: int = 0) -> SynthConfig:
+    """The :class:`SynthConfig` of a named size with ``seed``."""
+    if size not in SIZES:
+        raise ValueError(f"unknown synthetic size {size!r}; choose one of {sorted(SIZES)}")
+    return dataclasses.replace(SIZES[size], seed=seed)
+
+
+def fingerprint(cfg: SynthConfig) -> str:
+    """A short hash of everything that defines the generated data: the generator version,
+    the size and seed, the vocabulary and the scripts. Cached copies are keyed by it, so a
+    changed generator never reuses stale files."""
+    recipe = {
+        "version": GENERATOR_VERSION, "config": asdict(cfg), "fps": FEATURES_PER_SECOND,
+        "actions": {n: asdict(look) for n, look in ACTIONS.items()}, "background": BACKGROUND_ACTIONS,
+        "scenes": {n: asdict(scene) for n, scene in SCENES.items()},
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def dataset_root(size: str = "default", seed: int = 0, root: str | Path | None = None) -> Path:
     """Path of the embedded dataset, generating it on first use (then reused).
 
     ``size``: ``"default"`` (trains in about a minute on 2 CPU cores), ``"tiny"`` (tests),
     ``"multithumos"`` (MultiTHUMOS-sized: 200/213 videos, about 650 steps each, 2048-d).
     """
-    if size not in SIZES:
-        raise ValueError(f"unknown synthetic size {size!r}; choose one of {sorted(SIZES)}")
-    cfg = SynthConfig(**{**asdict(SIZES[size]), "seed": seed})
-    path = Path(root) if root is not None else cache_dir() / f"synthetic-{size}-seed{seed}-v{GENERATOR_VERSION}"
+    cfg = sized_config(size, seed)
+    path = Path(root) if root is not None else cache_dir() / f"synthetic-{size}-seed{seed}-{fingerprint(cfg)}"
     if (path / "config.json").exists():
         return path
     return write_layout(generate(cfg), path, cfg)
