@@ -1,0 +1,235 @@
+"""The paper's ablations on the embedded dataset (tables 3, 4, 5, S2, S3), over several seeds.
+
+Trains, with the book's ``synthetic`` preset and one change at a time, on every seed (each
+seed draws a new dataset *and* a new initialisation, as in ``bench_synth.py``):
+
+* table 3: MLAD with L = 1, 2, 3, 4 layers (and the preset's own L);
+* table 4: MLAD trained on fixed-length windows (``variable_length=False``) against the
+  preset's variable lengths, each then evaluated with windows of T/4, T/2, 3T/4 and T steps;
+* table 5: the CF baseline, CB only, TB only and MLAD;
+* table S2: MLAD with alpha fixed at 0.5;
+* table S3: MLAD without the loss on the initial logits (``initial_loss_weight=0``).
+
+Runs that equal the preset (MLAD, CF, CB only, TB only) are the same cached runs as
+``bench_synth.py``'s. For every run it records the test f-mAP and mAP_AC at tau = 0 and
+20 (x100), the learned alpha of each MLAD layer, the best epoch, the training time and the
+run's cache key (which covers the preset and the embedded dataset's recipe, so the book can
+tell a stale file);
+it prints one table per paper table (mean +- std over seeds) and writes
+``benchmarks/results/ablations.json`` (read by the book's chapter 6, which prints the paper's
+numbers beside these). Usage::
+
+    python benchmarks/bench_ablations.py [--seeds 0 1 2] [--out benchmarks/results/ablations.json]
+    python benchmarks/bench_ablations.py --quick --out /tmp/ablations_quick.json   # 2 epochs, seed 0: tests the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mladlib import synth
+from mladlib.train import RunResult, cached_train, config_key, evaluate, load_splits, make_config
+from mladlib.utils import atomic_path
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "ablations.json"
+QUICK_OUT = Path(tempfile.gettempdir()) / "mladlib_ablations_quick.json"
+QUICK_EPOCHS = 2
+TABLE3_LAYERS = (1, 2, 3, 4)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def run_specs(preset_layers: int) -> dict[str, dict[str, Any]]:
+    """Run name -> ``{"model", "overrides"}``; a run that equals the preset takes the model's name."""
+    specs: dict[str, dict[str, Any]] = {name: {"model": name, "overrides": {}} for name in ("cf", "cb", "tb", "mlad")}
+    for layers in sorted({*TABLE3_LAYERS, preset_layers}):
+        if layers != preset_layers:
+            specs[f"mlad-L{layers}"] = {"model": "mlad", "overrides": {"num_layers": layers}}
+    specs["mlad-fixed-length"] = {"model": "mlad", "overrides": {"variable_length": False}}
+    specs["mlad-fixed-alpha"] = {"model": "mlad-fixed-alpha", "overrides": {}}
+    specs["mlad-no-initial-loss"] = {"model": "mlad", "overrides": {"initial_loss_weight": 0.0}}
+    return specs
+
+
+def tables(preset_layers: int) -> dict[str, list[tuple[str, str]]]:
+    """Paper table -> its rows as (row label, run name)."""
+    layers = sorted({*TABLE3_LAYERS, preset_layers})
+    return {
+        "table3": [(f"L = {l}", "mlad" if l == preset_layers else f"mlad-L{l}") for l in layers],
+        "table4": [("fixed training length", "mlad-fixed-length"), ("variable training length", "mlad")],
+        "table5": [("No CB, no TB (CF)", "cf"), ("CB only", "cb"), ("TB only", "tb"), ("CB + TB (MLAD)", "mlad")],
+        "tableS2": [("fixed alpha = 0.5", "mlad-fixed-alpha"), ("learned alpha", "mlad")],
+        "tableS3": [("without initial loss", "mlad-no-initial-loss"), ("with initial loss", "mlad")],
+    }
+
+
+def eval_lengths(window: int) -> list[int]:
+    """Table 4's evaluation lengths T/4, T/2, 3T/4, T for a training window of T steps."""
+    if window % 4:
+        raise ValueError(f"the preset's window {window} is not a multiple of 4")
+    return [window * k // 4 for k in (1, 2, 3, 4)]
+
+
+def learned_alphas(result: RunResult) -> list[float] | None:
+    """``sigmoid(alpha_logit)`` of each MLAD layer, layer 1 first; None without learned alphas."""
+    layers = getattr(result.model, "layers", None)
+    if not layers or any(getattr(layer, "alpha_logit", None) is None for layer in layers):
+        return None
+    return [float(torch.sigmoid(layer.alpha_logit.detach())) for layer in layers]
+
+
+def run(seeds: list[int], quick: bool = False, log=print) -> dict:
+    """Train (or load) every run on every seed; return per-run lists aligned with ``seeds``."""
+    base = make_config("synthetic")
+    window = base.window
+    lengths = eval_lengths(window)
+    specs = run_specs(base.num_layers)
+    records: dict[str, dict[str, Any]] = {
+        name: {**spec, "frame_map": [], "ac0": [], "ac20": [], "alpha": [], "best_epoch": [], "seconds": [],
+               "train_seconds": [], "config_key": []}
+        for name, spec in specs.items()
+    }
+    for name in ("mlad", "mlad-fixed-length"):
+        records[name]["eval_length"] = {str(t): [] for t in lengths}
+    for seed in seeds:
+        test = None
+        for name, spec in specs.items():
+            overrides = dict(spec["overrides"], seed=seed, synthetic_seed=seed)
+            if quick:
+                overrides["epochs"] = QUICK_EPOCHS
+            config = make_config("synthetic", model=spec["model"], **overrides)
+            start = time.perf_counter()
+            result = cached_train(config)
+            seconds = time.perf_counter() - start
+            metrics = result.test_metrics
+            r = records[name]
+            r["frame_map"].append(100 * metrics["frame_map"])
+            r["ac0"].append(100 * metrics["action_conditional"][0]["mAP_AC"])
+            r["ac20"].append(100 * metrics["action_conditional"][20]["mAP_AC"])
+            r["alpha"].append(learned_alphas(result))
+            r["best_epoch"].append(result.best_epoch)
+            r["seconds"].append(seconds)
+            r["train_seconds"].append(result.history[-1]["elapsed_s"])  # when it was trained, cached or not
+            r["config_key"].append(config_key(config))
+            line = (f"seed {seed} {name:<22s} f-mAP {r['frame_map'][-1]:6.2f}  mAP_AC(0) {r['ac0'][-1]:6.2f}  "
+                    f"mAP_AC(20) {r['ac20'][-1]:6.2f}  (trained in {r['train_seconds'][-1]:.0f} s; "
+                    f"{seconds:.0f} s now)")
+            if "eval_length" in r:
+                if test is None:
+                    test = load_splits(config, ("test",)).test
+                threads = torch.get_num_threads()
+                torch.set_num_threads(config.num_threads or threads)  # as the trainer evaluates
+                try:
+                    for length in lengths:
+                        value = evaluate(result.model, test, window=length, standard=False)["frame_map"]
+                        r["eval_length"][str(length)].append(100 * value)
+                finally:
+                    torch.set_num_threads(threads)
+                line += "  eval T " + " ".join(f"{t}: {r['eval_length'][str(t)][-1]:.2f}" for t in lengths)
+            log(line)
+    return records
+
+
+def _cell(values: list[float]) -> str:
+    return f"{np.mean(values):6.2f} +- {np.std(values):4.2f}"
+
+
+def format_tables(records: dict, layout: dict[str, list[tuple[str, str]]], lengths: list[int], seeds: list[int]) -> str:
+    """One plain-text table per paper table, mean +- std over seeds (x100)."""
+    out = []
+    titles = {"table3": "Table 3: number of MLAD layers", "table5": "Table 5: the branches",
+              "tableS2": "Table S2: learned vs fixed alpha", "tableS3": "Table S3: the initial loss"}
+    for key, rows in layout.items():
+        if key == "table4":
+            out.append("Table 4: training length (rows: evaluation length; test f-mAP)")
+            out.append(f"{'evaluation length':<20s}" + "".join(f"{label:>28s}" for label, _ in rows))
+            for t in lengths:
+                out.append(f"{'T = ' + str(t):<20s}"
+                           + "".join(f"{_cell(records[name]['eval_length'][str(t)]):>28s}" for _, name in rows))
+        else:
+            out.append(titles[key])
+            out.append(f"{'':<24s}{'f-mAP':>16s}{'mAP_AC tau=0':>16s}{'mAP_AC tau=20':>16s}{'train s':>9s}")
+            for label, name in rows:
+                r = records[name]
+                out.append(f"{label:<24s}" + "".join(f"{_cell(r[k]):>16s}" for k in ("frame_map", "ac0", "ac20"))
+                           + f"{np.mean(r['train_seconds']):9.0f}")
+        out.append("")
+    alphas = [(name, seed, a) for name, r in records.items() for seed, a in zip(seeds, r["alpha"]) if a]
+    if alphas:
+        out.append("Learned alpha (weight of CB) per layer, layer 1 first")
+        for name, seed, a in alphas:
+            out.append(f"{name:<22s} seed {seed:<3d}" + " ".join(f"{v:.3f}" for v in a))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 1 2 (0 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_EPOCHS} epochs per run, seed 0 only: checks the script, not the results")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"default: {DEFAULT_OUT} ({QUICK_OUT} with --quick)")
+    args = parser.parse_args(argv)
+    seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        parser.error(f"--seeds must be distinct non-negative integers, got {seeds}")
+    out = args.out if args.out is not None else (QUICK_OUT if args.quick else DEFAULT_OUT)
+    if args.quick and out.resolve() == DEFAULT_OUT.resolve():
+        parser.error(f"--quick results must not replace {DEFAULT_OUT} (the book reads it); choose another --out")
+
+    base = make_config("synthetic")
+    lengths = eval_lengths(base.window)
+    started = time.perf_counter()
+    records = run(seeds, quick=args.quick)
+    layout = tables(base.num_layers)
+    machine = (f"{cpu_name()}, {base.num_threads or torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+               f"Python {platform.python_version()}")
+    command = "python benchmarks/bench_ablations.py --seeds " + " ".join(map(str, seeds))
+    if args.quick:
+        command += " --quick"
+    if args.out is not None:
+        command += f" --out {args.out}"
+    print()
+    print(f"Embedded dataset, synthetic preset{' (QUICK: 2 epochs)' if args.quick else ''}, seeds {seeds} "
+          f"(mean +- std over seeds, x100); {machine}; {date.today()}")
+    print(format_tables(records, layout, lengths, seeds))
+    preset = base.to_dict()
+    content = {
+        "command": command, "date": str(date.today()), "machine": machine, "seeds": seeds, "quick": args.quick,
+        "datasets": {str(seed): synth.fingerprint(synth.sized_config(base.synthetic_size, seed)) for seed in seeds},
+        "epochs": QUICK_EPOCHS if args.quick else base.epochs,
+        "preset": {k: preset[k] for k in ("hidden_dim", "num_layers", "window", "batch_size", "lr", "epochs",
+                                          "dropout", "variable_length", "length_step")},
+        "units": "f-mAP and mAP_AC x100 on the test split; alpha = sigmoid(alpha_logit) in [0, 1], on CB",
+        "eval_lengths": lengths,
+        "tables": {key: [[label, name] for label, name in rows] for key, rows in layout.items()},
+        "runs": records,
+        "total_seconds": time.perf_counter() - started,
+    }
+    with atomic_path(out, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(content, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
