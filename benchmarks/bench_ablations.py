@@ -40,7 +40,7 @@ import torch
 
 from mladlib import synth
 from mladlib.train import RunResult, cached_train, config_key, evaluate, load_splits, make_config
-from mladlib.utils import atomic_path
+from mladlib.utils import atomic_path, cpu_name
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "ablations.json"
 QUICK_OUT = Path(tempfile.gettempdir()) / "mladlib_ablations_quick.json"
@@ -48,14 +48,6 @@ QUICK_EPOCHS = 2
 TABLE3_LAYERS = (1, 2, 3, 4)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_specs(preset_layers: int) -> dict[str, dict[str, Any]]:

@@ -52,7 +52,7 @@ import sklearn  # noqa: E402
 from mladlib.metrics import (  # noqa: E402
     action_conditional, action_conditional_sweep, condition_mask, frames_from_videos, per_class_ap,
 )
-from mladlib.utils import seed_everything  # noqa: E402
+from mladlib.utils import cpu_name, seed_everything  # noqa: E402
 from reference_metrics import reference_action_conditional, reference_per_class_ap  # noqa: E402
 
 SHARED = Path(os.environ.get("MLADLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -115,8 +115,7 @@ def noisy_scores(labels: list[np.ndarray], rng: np.random.Generator) -> list[np.
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    cpu = cpu_name()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""

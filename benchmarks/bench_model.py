@@ -45,7 +45,6 @@ import gc
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -61,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from mladlib.models import MLAD, FullAttentionBaseline, PublicLayoutMLAD, count_parameters  # noqa: E402
 from mladlib.models.flops import full_attention_train_flops, mlad_train_flops  # noqa: E402
-from mladlib.utils import seed_everything  # noqa: E402
+from mladlib.utils import cpu_name, seed_everything  # noqa: E402
 
 #: The paper's two configurations (section 4): F = 2048 I3D features, H = 128, L = 5.
 PAPER = {"MultiTHUMOS": dict(C=65, T=128), "Charades": dict(C=157, T=64)}
@@ -348,11 +347,7 @@ def bf16_supported(device: str) -> bool:
 def machine(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    return platform.processor() or "CPU"
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Case], list[tuple[Case, int, int]]]:

@@ -29,19 +29,12 @@ import numpy as np
 import torch
 
 from mladlib.train import cached_train, make_config
+from mladlib.utils import cpu_name
 
 MODELS = ("linear", "cf", "cb", "tb", "mlad")
 LABELS = {"linear": "Linear (I3D)", "cf": "CF", "cb": "CB only", "tb": "TB only", "mlad": "MLAD"}
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run(seeds: list[int], models: tuple[str, ...] = MODELS, log=print) -> dict:
