@@ -328,6 +328,19 @@ def test_time_attention_panels_and_presence_strips():
         plot_time_attention(np.ones((2, 3, 4)), present[:3])
 
 
+def test_time_attention_colour_scale_clips_a_few_large_weights():
+    present = np.zeros(10, bool)
+    present[3:6] = True
+    maps = np.full((2, 10, 10), 0.1)
+    maps[0, 0, 0] = 0.9  # one outlier would otherwise set the top of the scale
+    top = lambda fig: fig.axes[0].images[0].get_clim()[1]  # noqa: E731
+    assert top(plot_time_attention(maps, present)) == pytest.approx(np.quantile(maps, 0.99))
+    assert top(plot_time_attention(maps, present, clip_quantile=None)) == pytest.approx(0.9)
+    assert top(plot_time_attention(np.full((1, 10, 10), 0.1), present)) == pytest.approx(0.1)  # nothing to clip
+    with pytest.raises(ValueError, match="clip_quantile"):
+        plot_time_attention(maps, present, clip_quantile=0.0)
+
+
 def test_class_time_attention_marks_present_classes():
     names = ["Run", "Jump", "Fall"]
     labels = np.zeros((8, 3), int)

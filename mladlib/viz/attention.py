@@ -174,6 +174,7 @@ def plot_time_attention(
     start: int = 0,
     panel_titles: Sequence[str] | None = None,
     panel_size: float = 3.0,
+    clip_quantile: float | None = 0.99,
 ) -> Figure:
     """Temporal-branch maps of one class on one window, one panel per layer (figures 6, S6, S7).
 
@@ -181,7 +182,9 @@ def plot_time_attention(
     ``present (T,)`` bool: steps where the class is present, drawn as a green (present) /
     orange (absent) strip along the top and left of every panel, so the checkerboard of
     present-to-present attention shows. ``start``: the window's first step in its video
-    (the axes count steps from it).
+    (the axes count steps from it). ``clip_quantile``: the colour scale tops out at this
+    quantile of all the weights shown (a few large weights would otherwise flatten the rest
+    to one colour); ``None`` uses the maximum.
     """
     weights = to_numpy(maps).astype(float)
     if weights.ndim == 2:
@@ -194,9 +197,12 @@ def plot_time_attention(
         raise ValueError(f"present has shape {present.shape}, expected ({T},) for maps of {T} steps")
     if panel_titles is not None and len(panel_titles) != L:
         raise ValueError(f"panel_titles has {len(panel_titles)} entries for {L} maps")
+    if clip_quantile is not None and not 0 < clip_quantile <= 1:
+        raise ValueError(f"clip_quantile must be in (0, 1] (or None), got {clip_quantile}")
     fig, axes = plt.subplots(1, L, figsize=(panel_size * L + 0.8, panel_size + 0.6), squeeze=False)
     extent = (start - 0.5, start + T - 0.5)
-    top = float(np.nanmax(weights)) or 1.0
+    peak = float(np.nanmax(weights))
+    top = (float(np.nanquantile(weights, clip_quantile)) if clip_quantile is not None else peak) or peak or 1.0
     for l, ax in enumerate(axes[0]):
         image = ax.imshow(weights[l], vmin=0.0, vmax=top, interpolation="nearest", aspect="equal",
                           extent=(extent[0], extent[1], extent[1], extent[0]))
@@ -207,7 +213,8 @@ def plot_time_attention(
         if l == 0:
             ax.set_ylabel("attending step t (1/3 s)", labelpad=12)
         ax.set_title(panel_titles[l] if panel_titles else f"layer {l + 1}", pad=14)
-    fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, label="attention weight")
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, extend="max" if top < peak else "neither",
+                 label="attention weight" + (f" (top {100 * (1 - clip_quantile):.3g}% clipped)" if top < peak else ""))
     handles = [Patch(color=PRESENT_COLOR, label="class present"), Patch(color=ABSENT_COLOR, label="class absent")]
     fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.45, -0.02))
     if title:
