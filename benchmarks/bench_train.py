@@ -7,13 +7,15 @@ It has 22 classes; with ``--classes 65`` (the default) the model predicts MultiT
 and the 43 extra label columns are all zero, so every step costs exactly what a
 MultiTHUMOS step costs (C = 65, T = 128, F = 2048, H = 128, L = 5, batch 32).
 
-Two measurements, each one table row:
+Three measurements, each one table row:
 
 * ``train epoch``: the trainer's inner loop (:func:`mladlib.data.window_loader` over the
   training split, one window of T = 128 per about 128 steps of video, so about 1,000
   windows per epoch; forward, the paper's loss on the initial and final logits, backward,
-  Adam at 1e-4), with the time spent waiting for the next batch (reading, slicing,
-  collating, copying to the device) and the time in the model step counted apart; the
+  Adam at 1e-4; on CPU in chunks of ``--micro-batch`` 8 windows with the gradients
+  accumulated, as batch 32 would need about 30 GB of activations in fp32), with the time
+  spent waiting for the next batch (reading, slicing, collating, copying to the device)
+  and the time in the model step counted apart; the
   device is synchronised after each step so the split is exact. ``model step %`` is the
   share of the epoch spent in the model step. A warm-up batch is run and not counted.
 * ``data only``: the same epoch's batches read and collated without a model: how many
@@ -84,15 +86,22 @@ def train_epoch(model: nn.Module, videos: VideoDataset, args: argparse.Namespace
     amp = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else contextlib.nullcontext)
 
     def step(batch) -> float:
-        x, y = batch.features, pad_classes(batch.labels, args.classes)
-        mask = None if bool(batch.mask.all()) else batch.mask
-        with amp() if callable(amp) else amp:
-            out = forward(x, mask)
-        loss = mlad_loss(out.logits, out.initial_logits, y, mask)
-        loss.total.backward()
+        """One optimizer step on the batch, in chunks of ``args.micro_batch`` windows (gradient accumulation)."""
+        y_all = pad_classes(batch.labels, args.classes)
+        total = 0.0
+        for first in range(0, batch.features.shape[0], args.micro_batch):
+            chunk = slice(first, first + args.micro_batch)
+            x, y, mask = batch.features[chunk], y_all[chunk], batch.mask[chunk]
+            mask = None if bool(mask.all()) else mask
+            with amp() if callable(amp) else amp:
+                out = forward(x, mask)
+            loss = mlad_loss(out.logits, out.initial_logits, y, mask)
+            share = x.shape[0] / batch.features.shape[0]
+            (loss.total * share).backward()
+            total += share * float(loss.total.detach())
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(loss.total.detach())
+        return total
 
     def loader(windows: int | None, epoch: int):
         dl = window_loader(videos, args.batch_size, args.window, variable_length=args.variable_length,
@@ -168,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--window", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--micro-batch", type=int, help="windows per forward/backward, gradients accumulated "
+                        "to the batch (default: the batch on CUDA, 8 on CPU: batch 32 at the paper's size needs "
+                        "about 30 GB of activations in fp32)")
     parser.add_argument("--variable-length", action="store_true", help="T drawn from {16, 32, ..., window} per batch")
     parser.add_argument("--windows", type=int, help="windows of the epoch to time (default: all on CUDA, 128 on CPU)")
     parser.add_argument("--test-videos", type=int, help="test videos to score (default: all on CUDA, 16 on CPU)")
@@ -191,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.test_videos is None and on_cpu:
         args.test_videos = 16
     args.dtype = args.dtype or ("fp32" if on_cpu else "bf16")
+    args.micro_batch = args.micro_batch or (min(8, args.batch_size) if on_cpu else args.batch_size)
     device = torch.device(args.device)
     seed_everything(args.seed)
 
@@ -217,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
           f"features {'in memory' if args.in_memory else 'read lazily from HDF5'}, {args.num_workers} loader workers")
     print(f"model: MLAD C {args.classes} T {args.window} F {train.feature_dim} H {args.hidden} L {args.layers}, "
           f"{args.dtype}{', compiled' if args.compile else ''}, batch {args.batch_size}"
+          f"{f' in chunks of {args.micro_batch}' if args.micro_batch < args.batch_size else ''}"
           f"{', variable length' if args.variable_length else ''}\n")
     epoch_windows = t["full_epoch_batches"] * args.batch_size
     rows = [
