@@ -53,6 +53,7 @@ import h5py
 import numpy as np
 
 from .data import DatasetSpec, VideoDataset
+from .utils import default_mode
 
 GENERATOR_VERSION = 1
 FEATURES_PER_SECOND = 3.0
@@ -354,6 +355,7 @@ def write_layout(videos: dict[str, dict], root: str | Path, cfg: SynthConfig) ->
         (tmp / "scenes.json").write_text(json.dumps({vid: v["scene"] for vid, v in videos.items()}))
         (tmp / "dependencies.json").write_text(json.dumps(planted_dependencies(), indent=1))
         (tmp / "config.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(cfg)}, indent=1))
+        os.chmod(tmp, default_mode(directory=True))
         if root.exists():
             shutil.rmtree(root)
         os.replace(tmp, root)

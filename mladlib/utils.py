@@ -34,6 +34,17 @@ def seed_everything(seed: int, deterministic: bool = True, num_threads: int | No
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def default_mode(directory: bool = False) -> int:
+    """The permission bits a newly created file (or directory) gets under the process's umask.
+
+    ``tempfile`` makes its files and folders private (0600/0700); what is renamed into
+    place gets this mode instead, as if created there directly.
+    """
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -47,6 +58,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, default_mode())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
