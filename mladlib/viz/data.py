@@ -98,6 +98,24 @@ def _legend_above(ax: Axes, highlight_label: str | None) -> bool:
     return True
 
 
+def _finish_class_bars(
+    ax: Axes, class_names: Sequence[str], xlabel: str, highlight: Sequence[str] | None,
+    highlight_label: str | None, title: str | None,
+) -> Figure:
+    """Class names top to bottom on the y axis (highlighted ones emphasized), legend above, title."""
+    C = len(class_names)
+    ax.set_yticks(np.arange(C)[::-1], list(class_names))
+    _emphasize(ax.get_yticklabels(), set(highlight or ()))
+    ax.set_ylim(-0.6, C - 0.4)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="y", alpha=0.0)
+    legend = _legend_above(ax, highlight_label if highlight else None)
+    if title:
+        ax.set_title(title, pad=22 if legend else 6)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def plot_label_timeline(
     labels,
     class_names: Sequence[str],
@@ -225,16 +243,7 @@ def plot_class_frequency(
     for k, (name, v) in enumerate(values.items()):
         ax.barh(y + 0.4 - height * (k + 0.5), v, height=height, color=palette[k % len(palette)],
                 label=name or None)
-    ax.set_yticks(y, list(class_names))
-    _emphasize(ax.get_yticklabels(), set(highlight or ()))
-    ax.set_ylim(-0.6, C - 0.4)
-    ax.set_xlabel(xlabel)
-    ax.grid(axis="y", alpha=0.0)
-    legend = _legend_above(ax, highlight_label if highlight else None)
-    if title:
-        ax.set_title(title, pad=22 if legend else 6)
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish_class_bars(ax, class_names, xlabel, highlight, highlight_label, title)
 
 
 def plot_dependency_heatmap(
@@ -335,16 +344,7 @@ def plot_per_class_ap(
     for k, (name, v) in enumerate(values.items()):
         ax.barh(y + 0.4 - height * (k + 0.5), np.nan_to_num(v), height=height, color=model_color(name),
                 label=model_label(name))
-    ax.set_yticks(y, list(class_names))
-    _emphasize(ax.get_yticklabels(), set(highlight or ()))
-    ax.set_ylim(-0.6, C - 0.4)
-    ax.set_xlabel("per-frame AP (x100)")
-    ax.grid(axis="y", alpha=0.0)
-    legend = _legend_above(ax, highlight_label if highlight else None)
-    if title:
-        ax.set_title(title, pad=22 if legend else 6)
-    ax.figure.tight_layout()
-    return ax.figure
+    return _finish_class_bars(ax, class_names, "per-frame AP (x100)", highlight, highlight_label, title)
 
 
 def plot_histograms(
