@@ -384,6 +384,24 @@ def test_evaluate_reports_every_metric_of_the_predictions(finished_run):
     assert "tau = 5" in table and f"{100 * result['action_conditional'][20]['mAP_AC']:.2f}" in table
 
 
+def test_evaluate_adds_the_charades_25_frame_map_on_charades(finished_run):
+    import dataclasses
+
+    model, config = load_model(finished_run / "best.pt")
+    test = load_splits(config, ("test",)).test
+    plain = evaluate(model, test, window=16, standard=False)
+    assert "frame_map_charades25" not in plain and "25/video" not in format_results(plain)
+    test.spec = dataclasses.replace(test.spec, name="charades")
+    result = evaluate(model, test, window=16, standard=False)
+    scores = predict_dataset(model, test, window=16)
+    expected = metrics.frame_map(list(scores.values()), [test.labels(i) for i in range(len(test))],
+                                 sample="charades25", video_ids=test.video_ids)
+    assert result["frame_map_charades25"] == pytest.approx(expected, abs=1e-12)
+    assert result["frame_map"] == plain["frame_map"]
+    table = format_results(result)
+    assert "f-mAP (25/video)" in table and f"{100 * expected:.2f}" in table
+
+
 def test_progress_switches(monkeypatch):
     from mladlib.train import progress_enabled
 

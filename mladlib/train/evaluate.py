@@ -77,14 +77,19 @@ def metrics_from_predictions(
     taus: Sequence[int] = (0, 20),
     threshold: float = 0.5,
     standard: bool = True,
+    charades25: bool = False,
 ) -> dict:
     """Every metric of ``predictions`` against ``labels`` (both ``video_id -> (T_k, C)``).
 
     Returns plain Python values, fractions in [0, 1] (the paper prints x100)::
 
         {"videos": int, "frames": int, "frame_map": float, "per_class_ap": [float or nan] * C,
+         "frame_map_charades25": float,                           # if charades25
          "standard": {"HL", "ZL", "RL", "CE", "JS", "LRAP"},      # if standard
          "action_conditional": {tau: {"P_AC", "R_AC", "F1_AC", "mAP_AC", "pairs"}}}
+
+    ``frame_map`` scores every frame; ``charades25`` adds the official Charades protocol's
+    f-mAP over 25 frames per video (:func:`mladlib.metrics.frame_map`, ``sample="charades25"``).
 
     ``ValueError`` naming a video without predictions.
     """
@@ -101,6 +106,8 @@ def metrics_from_predictions(
         "frame_map": float(fmap),
         "per_class_ap": [float(ap) for ap in per_class],
     }
+    if charades25:
+        result["frame_map_charades25"] = float(frame_map(scores, truth, sample="charades25", video_ids=video_ids))
     if standard:
         result["standard"] = standard_metrics(scores, truth, threshold, video_ids=video_ids).as_dict()
     sweep = action_conditional_sweep(scores, truth, tuple(taus), threshold, video_ids=video_ids)
@@ -128,14 +135,16 @@ def evaluate(
     """Score every video of ``dataset`` with ``model`` and compute every metric.
 
     ``window`` defaults to the dataset's T, ``stride`` to ``window // 2``. Returns the dict
-    of :func:`metrics_from_predictions` (and the predictions, with
+    of :func:`metrics_from_predictions`, with the 25-frames-per-video f-mAP of the official
+    Charades evaluation when the dataset's spec is Charades (and the predictions, with
     ``return_predictions=True``). Under a distributed ``context`` every rank must call
     it; all of them get the metrics, only rank 0 the predictions.
     """
     predictions = predict(model, dataset, window, stride, batch_size, device, autocast, progress, context)
     metrics = None
     if predictions is not None:
-        metrics = metrics_from_predictions(predictions, dataset.label_dict(), taus, threshold, standard)
+        metrics = metrics_from_predictions(predictions, dataset.label_dict(), taus, threshold, standard,
+                                           charades25=dataset.spec.name == "charades")
     if context is not None:
         metrics = context.broadcast(metrics)
     return (metrics, predictions) if return_predictions else metrics
@@ -152,8 +161,10 @@ def format_results(metrics: Mapping, title: str | None = None) -> str:
     lines = [title] if title else []
     lines.append(f"{metrics['videos']:,} videos, {metrics['frames']:,} frames")
     standard = metrics.get("standard")
-    names = ["f-mAP"] + (list(standard) if standard else [])
-    values = [_pct(metrics["frame_map"])] + ([f"{v:.3f}" for v in standard.values()] if standard else [])
+    sampled = "frame_map_charades25" in metrics
+    names = ["f-mAP"] + (["f-mAP (25/video)"] if sampled else []) + (list(standard) if standard else [])
+    values = ([_pct(metrics["frame_map"])] + ([_pct(metrics["frame_map_charades25"])] if sampled else [])
+              + ([f"{v:.3f}" for v in standard.values()] if standard else []))
     widths = [max(len(n), len(v)) + 2 for n, v in zip(names, values)]
     lines.append("".join(n.rjust(w) for n, w in zip(names, widths)))
     lines.append("".join(v.rjust(w) for v, w in zip(values, widths)))
