@@ -83,7 +83,8 @@ def train_epoch(model: nn.Module, videos: VideoDataset, args: argparse.Namespace
     """Time ``args.windows`` windows of an epoch; returns seconds waiting for data, in the step, in all."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type == "cuda" or None)
     forward = torch.compile(model) if args.compile else model
-    amp = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else contextlib.nullcontext)
+    def amp() -> contextlib.AbstractContextManager:
+        return torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else contextlib.nullcontext()
 
     def step(batch) -> float:
         """One optimizer step on the batch, in chunks of ``args.micro_batch`` windows (gradient accumulation)."""
@@ -93,7 +94,7 @@ def train_epoch(model: nn.Module, videos: VideoDataset, args: argparse.Namespace
             chunk = slice(first, first + args.micro_batch)
             x, y, mask = batch.features[chunk], y_all[chunk], batch.mask[chunk]
             mask = None if bool(mask.all()) else mask
-            with amp() if callable(amp) else amp:
+            with amp():
                 out = forward(x, mask)
             loss = mlad_loss(out.logits, out.initial_logits, y, mask)
             share = x.shape[0] / batch.features.shape[0]
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, help="windows of the epoch to time (default: all on CUDA, 128 on CPU)")
     parser.add_argument("--test-videos", type=int, help="test videos to score (default: all on CUDA, 16 on CPU)")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], help="default: bf16 on CUDA, fp32 on CPU")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training step (inference stays eager)")
     parser.add_argument("--in-memory", action="store_true", help="read the features once before timing")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--threads", type=int, help="torch's intra-op threads (default: torch's choice)")
