@@ -53,7 +53,9 @@ from mladlib.metrics import (  # noqa: E402
     action_conditional, action_conditional_sweep, condition_mask, frames_from_videos, per_class_ap,
 )
 from mladlib.utils import cpu_name, seed_everything  # noqa: E402
-from reference_metrics import reference_action_conditional, reference_per_class_ap  # noqa: E402
+from reference_metrics import (  # noqa: E402
+    reference_action_conditional, reference_per_class_ap, frame_labels_of_test_split,
+)
 
 SHARED = Path(os.environ.get("MLADLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DATASETS = {  # name: (json, classes, first class id, synthetic: videos, mean frames, labels per frame)
@@ -67,19 +69,7 @@ def real_labels(name: str) -> list[np.ndarray] | None:
     path, C, first_id, _ = DATASETS[name]
     if not (SHARED / path).is_file():
         return None
-    videos = json.loads((SHARED / path).read_text())
-    labels = []
-    for vid in sorted(videos):
-        v = videos[vid]
-        if v["subset"] != "testing":
-            continue
-        n = max(1, int(round(3 * v["duration"])))
-        time_s = np.arange(n) * v["duration"] / n
-        y = np.zeros((n, C), dtype=np.uint8)
-        for c, start, end in v["actions"]:
-            y[(time_s >= start) & (time_s <= end), int(c) - first_id] = 1
-        labels.append(y)
-    return labels
+    return frame_labels_of_test_split(SHARED / path, C, first_id)[1]
 
 
 def synthetic_labels(name: str, rng: np.random.Generator) -> list[np.ndarray]:

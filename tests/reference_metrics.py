@@ -9,7 +9,9 @@ arrays ``(T_k, C)``.
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import average_precision_score
@@ -115,3 +117,24 @@ def quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)
+
+
+def frame_labels_of_test_split(path: str | Path, num_classes: int, first_id: int) -> tuple[list[str], list[np.ndarray]]:
+    """Ids and ``(n, C)`` uint8 frame labels of the *testing* videos of an annotation file,
+    built independently of ``mladlib.data``: n = round(3 * duration) features per video,
+    frame f at time f * duration / n, labelled when start <= time <= end."""
+    videos = json.loads(Path(path).read_text())
+    ids, labels = [], []
+    for vid in sorted(videos):
+        v = videos[vid]
+        if v["subset"] != "testing":
+            continue
+        n = max(1, int(round(3 * v["duration"])))
+        time_s = np.arange(n) * v["duration"] / n
+        y = np.zeros((n, num_classes), dtype=np.uint8)
+        for c, start, end in v["actions"]:
+            y[(time_s >= start) & (time_s <= end), int(c) - first_id] = 1
+        ids.append(vid)
+        labels.append(y)
+    return ids, labels
+

@@ -7,7 +7,6 @@ video, torch inputs, and the real MultiTHUMOS test labels when ../shared/data is
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from mladlib.metrics import (
 )
 from mladlib.utils import seed_everything
 from reference_metrics import (
+    frame_labels_of_test_split,
     quiet,
     reference_action_conditional,
     reference_condition,
@@ -376,25 +376,11 @@ def test_value_errors_for_bad_options():
 
 
 def multithumos_test_labels() -> tuple[list[str], list[np.ndarray]]:
-    """Frame labels from the annotation file: n = round(3 * duration) features per video,
-    frame f at time f * duration / n, labelled when start <= time <= end (class ids 1-based)."""
+    """Frame labels of the real MultiTHUMOS test videos (see ``frame_labels_of_test_split``)."""
     path = SHARED / "multithumos" / "multithumos.json"
     if not path.is_file():
         pytest.skip(f"real annotations not found at {path} (set MLADLIB_SHARED_DATA)")
-    videos = json.loads(path.read_text())
-    ids, labels = [], []
-    for vid in sorted(videos):
-        v = videos[vid]
-        if v["subset"] != "testing":
-            continue
-        n = max(1, int(round(3 * v["duration"])))
-        time_s = np.arange(n) * v["duration"] / n
-        y = np.zeros((n, 65), dtype=np.uint8)
-        for c, start, end in v["actions"]:
-            y[(time_s >= start) & (time_s <= end), int(c) - 1] = 1
-        ids.append(vid)
-        labels.append(y)
-    return ids, labels
+    return frame_labels_of_test_split(path, 65, first_id=1)
 
 
 @pytest.mark.slow
