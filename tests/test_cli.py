@@ -20,26 +20,13 @@ from mladlib.cli import build_parser, main
 from mladlib.data import load_predictions
 from mladlib.models import PublicLayoutMLAD
 from mladlib.train import dataset_spec, load_checkpoint, make_config
-from mladlib.utils import seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--size", "tiny", "--hidden-dim", "16", "--num-layers", "1", "--window", "16", "--batch-size", "4",
          "--windows-per-epoch", "48", "--threads", "1"]  # 12 batches per epoch
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("mladlib-cache")
-
-
-@pytest.fixture(autouse=True)
-def _environment(cache_dir, monkeypatch):
-    threads = torch.get_num_threads()
-    monkeypatch.setenv("MLADLIB_CACHE", str(cache_dir))
-    monkeypatch.setenv("MLADLIB_PROGRESS", "0")
-    seed_everything(0, num_threads=1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("mladlib_environment")  # tests/conftest.py
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:

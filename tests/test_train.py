@@ -31,23 +31,9 @@ from mladlib.train import (
     train,
 )
 from mladlib.train import trainer as trainer_module
-from mladlib.utils import seed_everything
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("mladlib-cache")
-
-
-@pytest.fixture(autouse=True)
-def _environment(cache_dir, monkeypatch):
-    # one thread: tiny models on a busy 2-core machine wait at OpenMP barriers otherwise
-    threads = torch.get_num_threads()
-    monkeypatch.setenv("MLADLIB_CACHE", str(cache_dir))
-    monkeypatch.setenv("MLADLIB_PROGRESS", "0")
-    seed_everything(0, num_threads=1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("mladlib_environment")  # tests/conftest.py
 
 
 def tiny(**overrides) -> TrainConfig:
