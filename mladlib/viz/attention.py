@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ..utils import to_numpy
+from .data import class_vectors
 
 #: Above this many rows or columns, tick labels are thinned to about this many.
 MAX_TICK_LABELS = 32
@@ -299,12 +300,7 @@ def plot_per_class_scores(
     if not values:
         raise ValueError("values is empty: give at least one series")
     C = len(class_names)
-    series = {}
-    for name, v in values.items():
-        v = np.asarray(to_numpy(v), dtype=float)
-        if v.shape != (C,):
-            raise ValueError(f"values[{name!r}] has shape {v.shape}, expected ({C},) for {C} classes")
-        series[name] = v
+    series = class_vectors(values, C, lambda name: f"values[{name!r}] has shape")
     kept = [c for c in range(C) if any(np.isfinite(v[c]) for v in series.values())]
     if not kept:
         raise ValueError("every value is NaN: nothing to draw")

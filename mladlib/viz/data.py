@@ -18,7 +18,7 @@ and names come from :func:`~mladlib.viz.model_color` and :func:`~mladlib.viz.mod
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -62,6 +62,18 @@ def _check_matrix(values, name: str, num_classes: int | None = None) -> np.ndarr
     if num_classes is not None and array.shape[1] != num_classes:
         raise ValueError(f"{name} has {array.shape[1]} classes but class_names names {num_classes}")
     return array
+
+
+def class_vectors(series: Mapping[str, object], num_classes: int, described: Callable[[str], str]) -> dict[str, np.ndarray]:
+    """``name -> (C,)`` float arrays of ``series``; ``ValueError`` naming the series whose shape
+    is wrong (``described(name)``, e.g. ``"model 'cf' has APs of shape"``)."""
+    out = {}
+    for name, v in series.items():
+        v = np.asarray(to_numpy(v), dtype=float)
+        if v.shape != (num_classes,):
+            raise ValueError(f"{described(name)} {v.shape}, expected ({num_classes},) for {num_classes} classes")
+        out[name] = v
+    return out
 
 
 def _time_axis(T: int, fps: float | None) -> tuple[np.ndarray, str]:
@@ -228,13 +240,10 @@ def plot_class_frequency(
     if not series:
         raise ValueError("frequencies is empty: give at least one series")
     C = len(class_names)
-    values = {}
-    for name, f in series.items():
-        f = np.asarray(to_numpy(f), dtype=float)
-        if f.shape != (C,):
-            raise ValueError(f"frequencies{'[' + repr(name) + ']' if name else ''} has shape {f.shape}, "
-                             f"expected ({C},) for {C} classes")
-        values[name] = 100 * f
+    def described(name: str) -> str:
+        return f"frequencies{'[' + repr(name) + ']' if name else ''} has shape"
+
+    values = {name: 100 * f for name, f in class_vectors(series, C, described).items()}
     if ax is None:
         _, ax = plt.subplots(figsize=(7.0, 1.0 + 0.22 * C))
     y = np.arange(C)[::-1]  # first class on top
@@ -331,12 +340,8 @@ def plot_per_class_ap(
     if not ap_by_model:
         raise ValueError("ap_by_model is empty: give at least one model")
     C = len(class_names)
-    values = {}
-    for name, ap in ap_by_model.items():
-        ap = np.asarray(to_numpy(ap), dtype=float)
-        if ap.shape != (C,):
-            raise ValueError(f"model {name!r} has APs of shape {ap.shape}, expected ({C},) for {C} classes")
-        values[name] = 100 * ap
+    values = {name: 100 * ap for name, ap in
+              class_vectors(ap_by_model, C, lambda name: f"model {name!r} has APs of shape").items()}
     if ax is None:
         _, ax = plt.subplots(figsize=(7.0, 1.0 + 0.26 * C))
     y = np.arange(C)[::-1]
