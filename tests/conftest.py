@@ -1,11 +1,23 @@
-"""Fixtures shared by the tests that train or run the command line."""
+"""Fixtures shared by the tests: the training/CLI environment, and closing figures."""
 
 from __future__ import annotations
 
-import pytest
-import torch
+import matplotlib
 
-from mladlib.utils import seed_everything
+matplotlib.use("Agg")  # no display: before any test imports pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mladlib.utils import seed_everything  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every test leaves no open matplotlib figure behind."""
+    yield
+    plt.close("all")
 
 
 @pytest.fixture(scope="session")

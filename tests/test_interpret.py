@@ -7,7 +7,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -57,12 +56,6 @@ def _model(dataset, **options):
             if isinstance(module, torch.nn.Linear) and module.out_features == 3 * module.in_features:
                 module.weight.mul_(4.0)
     return model.eval()
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _reference(model, dataset, window):

@@ -21,12 +21,6 @@ from mladlib.viz.metrics import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def test_condition_rows_draws_one_box_per_frame_and_row():
     lengths = [4, 3]
     rows = {"Jump": np.array([0, 1, 1, 0, 0, 0, 1]), "chi": np.array([0, 0, 0, 1, 0, 0, 0], dtype=bool)}

@@ -6,7 +6,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
@@ -23,12 +22,6 @@ from mladlib.viz.training import (  # noqa: E402
     plot_setting_bars,
     plot_windows,
 )
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _history(epochs: int = 4, initial: bool = True) -> list[dict]:
