@@ -12,8 +12,10 @@ final and the initial logits (as the paper trains), backward, Adam step (lr 1e-4
 * ``CT x CT``: the supplement's full-attention baseline, with the attention computed
   explicitly (``math``: ``(CT)^2`` weights in memory) and by fused kernels (``fused``).
 
-``GFLOP`` is the step's analytic matmul count (:mod:`mladlib.models.flops`); ``%fp32 GEMM``
-divides the achieved rate by the rate of a large square fp32 matmul measured in the same
+``GFLOP`` is the step's analytic matmul count (:mod:`mladlib.models.flops`); ``GFLOP run``
+is what the row's code path really multiplies (smaller where the one-head explicit attention
+merges its Q/K and V/output projections into two ``H x H`` maps: MLAD and CT x CT rows on
+CPU with attention dropout). ``%fp32 GEMM`` divides the analytic count per second by the rate of a large square fp32 matmul measured in the same
 process (4096^3 on CPU, 8192^3 on CUDA), bf16 rows included (the bf16 matmul rate is
 printed above the table). Times are medians of ``--repeats`` steps after a warm-up step.
 
@@ -60,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from mladlib.models import MLAD, FullAttentionBaseline, PublicLayoutMLAD, count_parameters  # noqa: E402
 from mladlib.models.flops import full_attention_train_flops, mlad_train_flops  # noqa: E402
-from mladlib.utils import cpu_name, seed_everything  # noqa: E402
+from mladlib.utils import cpu_name, freed_memory_kept, keep_freed_memory, seed_everything  # noqa: E402
 
 #: The paper's two configurations (section 4): F = 2048 I3D features, H = 128, L = 5.
 PAPER = {"MultiTHUMOS": dict(C=65, T=128), "Charades": dict(C=157, T=64)}
@@ -111,10 +113,22 @@ class Result:
 
     @property
     def flops(self) -> float:
+        """The network's analytic GEMM FLOPs per step (the %fp32 GEMM numerator)."""
+        return self._flops(merged=False)
+
+    @property
+    def executed_flops(self) -> float:
+        """The GEMM FLOPs the row's code path runs: merged projections on the explicit
+        one-head attention path (eager CPU training with attention dropout)."""
+        c = self.case
+        merged = c.model != "naive" and c.device == "cpu" and not c.compile and c.attention_dropout > 0
+        return self._flops(merged)
+
+    def _flops(self, merged: bool) -> float:
         c = self.case
         if c.model == "full":
-            return full_attention_train_flops(c.B, c.T, c.C, c.F, c.H, c.L)
-        return mlad_train_flops(c.B, c.T, c.C, c.F, c.H, c.L)
+            return full_attention_train_flops(c.B, c.T, c.C, c.F, c.H, c.L, merged=merged)
+        return mlad_train_flops(c.B, c.T, c.C, c.F, c.H, c.L, merged=merged)
 
 
 # ---------------------------------------------------------------- one case, in this process
@@ -246,6 +260,8 @@ def peak_memory_in_subprocess(case: Case, seed: int) -> Result:
     case = replace(case, repeats=1)
     command = [sys.executable, __file__, "--child", json.dumps(asdict(case)), "--seed", str(seed),
                "--threads", str(torch.get_num_threads())]
+    if not freed_memory_kept():  # the parent left malloc's defaults: so does the child
+        command.append("--keep-malloc-defaults")
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         return Result(case, error=f"subprocess failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -399,7 +415,7 @@ def plan(args: argparse.Namespace) -> tuple[list[Case], list[tuple[Case, int, in
 
 
 HEADER = ["model", "data", "B", "T", "dtype", "attention", "ms/step", "ms/window", "windows/s", "GFLOP",
-          "%fp32 GEMM", "peak MiB", "vs naive", "CPU ms/step", "%fp32 GEMM (CPU)", "vs naive (CPU)", "note"]
+          "GFLOP run", "%fp32 GEMM", "peak MiB", "vs naive", "CPU ms/step", "%fp32 GEMM (CPU)", "vs naive (CPU)", "note"]
 
 
 def row(result: Result, naive: dict[tuple, Result]) -> list[str]:
@@ -410,7 +426,7 @@ def row(result: Result, naive: dict[tuple, Result]) -> list[str]:
         kind += ", compiled"
     attention = "-" if c.model == "naive" else c.attention
     if result.error:
-        return [kind, c.data, str(c.B), str(c.T), c.dtype, attention, result.error] + [""] * 9 + [c.note]
+        return [kind, c.data, str(c.B), str(c.T), c.dtype, attention, result.error] + [""] * 10 + [c.note]
 
     def percent(flop_rate: float, gemm_rate: float) -> str:
         return "" if math.isnan(flop_rate) or math.isnan(gemm_rate) else f"{flop_rate / gemm_rate * 100:.0f}%"
@@ -423,6 +439,7 @@ def row(result: Result, naive: dict[tuple, Result]) -> list[str]:
     return [
         kind, c.data, str(c.B), str(c.T), c.dtype, attention,
         f"{step * 1e3:.0f}", f"{step / c.B * 1e3:.1f}", f"{c.B / step:.2f}", f"{result.flops / 1e9:.1f}",
+        f"{result.executed_flops / 1e9:.1f}",
         percent(result.flops / step / 1e9, result.gemm_gflops), f"{result.peak_mib:.0f}",
         ratio(base.step_s, step) if base else "",
         "" if math.isnan(cpu) else f"{cpu * 1e3:.0f}",
@@ -458,10 +475,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--optimizer", choices=["fused", "default"], default="fused",
                         help="Adam(fused=True), or torch's default Adam implementation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-malloc-defaults", action="store_true",
+                        help="leave glibc malloc's thresholds as they are (default: mladlib.utils.keep_freed_memory)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cpu" and not args.keep_malloc_defaults:
+        keep_freed_memory()  # as the trainer does on CPU: freed activations stay mapped
 
     if args.child:  # one row in a fresh process (CPU peak memory)
         result = run_case(Case(**json.loads(args.child)), args.seed, gemm=False)

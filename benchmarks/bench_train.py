@@ -54,7 +54,7 @@ from mladlib import synth  # noqa: E402
 from mladlib.data import VideoDataset, predict_dataset, window_loader  # noqa: E402
 from mladlib.models import build_model, count_parameters  # noqa: E402
 from mladlib.train.loss import mlad_loss  # noqa: E402
-from mladlib.utils import cpu_name, seed_everything  # noqa: E402
+from mladlib.utils import cpu_name, keep_freed_memory, seed_everything  # noqa: E402
 
 
 class FirstClasses(nn.Module):
@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--device cuda: no CUDA device is visible")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cpu":
+        keep_freed_memory()  # as the trainer does on CPU
     on_cpu = args.device == "cpu"
     if args.windows is None and on_cpu:
         args.windows = 128

@@ -90,3 +90,46 @@ def cpu_name() -> str:
     import platform
 
     return platform.processor() or "unknown CPU"
+
+
+#: glibc's largest allowed mmap threshold on 64-bit systems (``DEFAULT_MMAP_THRESHOLD_MAX``).
+_MMAP_THRESHOLD_MAX = 32 * 2**20
+_allocator_tuned: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's ``malloc`` to keep freed activation buffers for reuse; True if it took.
+
+    Why: a CPU training step allocates and frees tens of tensors of 10-30 MB. glibc serves
+    each from a fresh ``mmap`` (above its adaptive threshold) or returns the top of its heap
+    to the system after a free, so every step faults its pages in again (zero-filled by
+    the kernel): about 10% of an MLAD step at the MultiTHUMOS size on 2 cores
+    (``benchmarks/README.md``). Raising the mmap threshold to glibc's maximum (32 MiB) and
+    never trimming the heap keeps those pages mapped; the price is that the process's
+    resident memory stays at its peak. PyTorch's CPU tuning guide makes the same point
+    with jemalloc/tcmalloc. Process-wide and irreversible: the trainer and benchmarks call
+    it on CPU runs; a no-op (False) where ``malloc`` is not glibc's. Idempotent.
+    """
+    global _allocator_tuned
+    if _allocator_tuned is None:
+        _allocator_tuned = False
+        try:
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            mallopt = libc.mallopt
+            mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+            M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+            # mallopt returns 1 on success; INT_MAX as trim threshold = "never trim"
+            _allocator_tuned = bool(mallopt(M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(
+                mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+            )
+        except (OSError, AttributeError):
+            pass
+    return _allocator_tuned
+
+
+def freed_memory_kept() -> bool:
+    """Whether :func:`keep_freed_memory` has tuned this process's ``malloc``."""
+    return bool(_allocator_tuned)

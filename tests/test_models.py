@@ -371,6 +371,45 @@ def test_training_block_equals_the_formula_with_the_same_masks():
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("out_relu", [True, False])
+def test_training_block_gradients_equal_the_formulas(out_relu):
+    """The merged projections (M_qk, M_vo) and the one-pass ReLU-dropout backward give the
+    textbook block's gradients, parameter by parameter; b_k, which the softmax cancels,
+    gets exactly zero."""
+    block = AttentionBlock(H, dropout=0.2, attention_dropout=0.3, out_relu=out_relu).train()
+    N, S = 5, 7
+    x = torch.randn(N, S, H, requires_grad=True)
+    key_valid = torch.rand(N, S) > 0.3
+    key_valid[:, 0] = True
+    target = torch.randn(N, S, H)
+
+    def grads(out):
+        params = [x] + list(block.parameters())
+        return torch.autograd.grad((out * target).sum(), params)
+
+    torch.manual_seed(12)
+    fast = grads(block(x, key_valid)[0])
+
+    torch.manual_seed(12)
+    q, k, v = F.linear(x, block.qkv.weight, block.qkv.bias).split(H, dim=-1)
+    scores = (q @ k.transpose(1, 2) / H**0.5).masked_fill(~key_valid[:, None, :], float("-inf"))
+
+    def drop(t, p):
+        keep, scale = keep_mask(t.shape, p)
+        return t * keep * scale
+
+    a = block.out(drop(scores.softmax(-1), 0.3) @ v)
+    a = F.relu(a) if out_relu else a
+    y = block.norm1(x + drop(a, 0.2))
+    expected = grads(block.norm2(y + drop(block.linear2(drop(F.relu(block.linear1(y)), 0.2)), 0.2)))
+
+    names = ["x"] + [name for name, _ in block.named_parameters()]
+    for name, got, want in zip(names, fast, expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=name)
+    qkv_bias_grad = fast[names.index("qkv.bias")]
+    assert torch.equal(qkv_bias_grad[H:2 * H], torch.zeros(H))  # b_k: cancelled by the softmax
+
+
 def test_seeded_training_steps_reproduce():
     def run():
         seed_everything(5)
@@ -404,5 +443,7 @@ def test_analytic_flops_match_torch_flop_counter(name):
         out = model(torch.randn(B, T, F_DIM))
         (out.logits.sum() + out.initial_logits.sum()).backward()
     count = mlad_train_flops if name == "mlad" else full_attention_train_flops
-    assert counter.get_total_flops() == count(B, T, C, F_DIM, H, 2)
+    # the explicit one-head path runs merged projections (fewer GEMMs than the network's count)
+    assert counter.get_total_flops() == count(B, T, C, F_DIM, H, 2, merged=True)
+    assert count(B, T, C, F_DIM, H, 2, merged=True) < count(B, T, C, F_DIM, H, 2)
     assert mlad_train_flops(4, 128, 65, 2048, 128, 5) == 280_570_101_760  # the docstring's MultiTHUMOS figure

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import platform
+import sys
 import stat
 
 import pytest
@@ -43,3 +45,12 @@ def test_generated_dataset_folder_is_readable_by_others(tmp_path, umask_022):
     root = synth.write_layout(synth.generate(synth.sized_config("tiny")), tmp_path / "data", synth.sized_config("tiny"))
     assert mode(root) == 0o755 == default_mode(directory=True)
     assert mode(root / "features.h5") == 0o644
+
+
+def test_keep_freed_memory_is_idempotent_and_reported():
+    from mladlib.utils import freed_memory_kept, keep_freed_memory
+
+    first = keep_freed_memory()
+    assert isinstance(first, bool) and keep_freed_memory() == first == freed_memory_kept()
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert first  # glibc's mallopt accepts both settings

@@ -12,7 +12,7 @@ The drop probability is quantized to ``1/65536``: an element is dropped when its
 word is among the ``k = round(p * 65536)`` smallest values, so the drop rate is exactly
 ``k / 65536`` (``p = 0.1`` gives ``0.100006``) and kept elements are scaled by
 ``65536 / (65536 - k)``, which keeps the expectation of every output equal to its input.
-Masks come from torch's global CPU generator, so ``torch.manual_seed`` reproduces them.
+Masks are seeded from torch's global generator, so ``torch.manual_seed`` reproduces them.
 On CUDA, and inside ``torch.compile``, ``F.dropout`` is used instead: there it already
 is a fused kernel with counter-based random numbers.
 
@@ -28,6 +28,7 @@ import contextlib
 import math
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -64,7 +65,16 @@ def _no_fill() -> Iterator[None]:
 
 
 def _random_words(n: int, device: torch.device) -> Tensor:
-    """``n`` uniformly random int16 values, drawn four at a time as 64-bit words."""
+    """``n`` uniformly random int16 values, drawn four at a time as 64-bit words.
+
+    On CPU the words come from NumPy's SFC64, seeded by one draw from torch's global
+    generator (so ``torch.manual_seed`` reproduces them): it fills 64-bit words about 2x
+    faster than torch's Mersenne twister. Elsewhere torch's own generator on ``device``.
+    """
+    if device.type == "cpu":
+        seed = int(torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64))
+        raw = np.random.SFC64(seed & ((1 << 64) - 1)).random_raw((n + 3) // 4)  # uint64, all 64 bits random
+        return torch.from_numpy(raw.view(np.int16))[:n]
     with _no_fill():
         words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device)
     # random_() alone draws from [0, 2^63): the sign bit would always be 0 and every
@@ -127,6 +137,33 @@ class _AddMasked(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
         (mask,) = ctx.saved_tensors
         return grad, grad * mask, None
+
+
+class _ReluMasked(torch.autograd.Function):
+    """``relu(h) * mask`` for a fresh ``h`` (overwritten), whose backward is one pass:
+    ``out > 0`` exactly where both the ReLU and the mask let the gradient through."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, mask: Tensor) -> Tensor:
+        ctx.mark_dirty(h)
+        out = torch.relu_(h).mul_(mask)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (out,) = ctx.saved_tensors
+        return torch.ops.aten.threshold_backward(grad, out, 0), None
+
+
+def relu_dropout_unscaled(h: Tensor, p: float, training: bool = True) -> Tensor:
+    """``dropout(relu(h))`` without the scale where bit masks apply (the caller owes
+    :func:`dropout_scale`); ``h`` must be a fresh activation that nothing else needs
+    (it is overwritten). Else ``F.dropout(relu(h))``."""
+    if not bit_dropout_applies(h, p, training):
+        return F.dropout(torch.relu_(h), p, training)
+    keep, _ = keep_mask(h.shape, p, h.device, h.dtype)
+    return _ReluMasked.apply(h, keep)
 
 
 def dropout_add_unscaled(residual: Tensor, x: Tensor, p: float, training: bool = True) -> Tensor:

@@ -14,7 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .dropout import bit_dropout_applies, dropout_add_unscaled, dropout_scale, dropout_unscaled
+from .dropout import (
+    bit_dropout_applies,
+    dropout_add_unscaled,
+    dropout_scale,
+    dropout_unscaled,
+    relu_dropout_unscaled,
+)
 
 
 def sinusoidal_table(length: int, dim: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -113,6 +119,22 @@ def linear_2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return torch.mm(x, weight.t()).add_(bias)  # in place: mm's backward does not need its output
 
 
+class _BatchedNT(torch.autograd.Function):
+    """``a @ b^T`` for ``a (N, S, H)``, ``b (N, S', H)``: ``(N, S, S')``, with both
+    gradients computed straight into the inputs' own layout. (``torch.bmm(a,
+    b.transpose(1, 2))`` hands ``b`` a transposed gradient, which a later ``view`` must copy.)"""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(a, b)
+        return torch.bmm(a, b.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = ctx.saved_tensors
+        return torch.bmm(grad, b), torch.bmm(grad.transpose(1, 2), a)
+
+
 def _scaled(t: Tensor | None, scale: float | Tensor) -> Tensor | None:
     """``t * scale`` for a small parameter; ``t`` itself when the scale is the number 1."""
     if t is None or (isinstance(scale, float) and scale == 1.0):
@@ -138,14 +160,17 @@ class AttentionBlock(nn.Module):
       memory-efficient or cuDNN on CUDA, flash on CPU), except where the weights are asked
       for or when training with attention dropout on eager CPU: PyTorch's CPU kernels have
       no fused dropout and its fallback draws an ``(N, S, S)`` Bernoulli mask per element,
-      so there the block computes Q, K, V as three GEMMs, two batched GEMMs and a bit-mask
-      dropout (:mod:`.dropout`);
+      so there the block computes the attention explicitly, two batched GEMMs and a bit-mask
+      dropout (:mod:`.dropout`), and with one head it merges the four projections into two
+      (:meth:`_merged_attention`: ``M_qk = W_q^T W_k``, ``M_vo = W_v^T W_o^T``, the same
+      function with a third fewer GEMM FLOPs);
     * every scalar factor (``1/sqrt(d)``, the dropout scales, ``out_scale``) is multiplied
       into an ``H``-sized weight instead of an ``(N, S, H)`` activation, which saves a pass
       over the activations forward and another backward for each; a residual and its
       dropout are one ``addcmul`` pass;
     * ReLUs run in place on fresh GEMM outputs (whose backward does not need them), on the
-      2-D tensors themselves: an in-place op on a view would make autograd copy.
+      2-D tensors themselves: an in-place op on a view would make autograd copy; the
+      feed-forward ReLU and its dropout share one backward pass.
     """
 
     def __init__(
@@ -211,6 +236,53 @@ class AttentionBlock(nn.Module):
         mean_weights = weights.view(N, heads, S, S).mean(dim=1) if need_weights else None
         return context, mean_weights, dropout_scale(x2d, p_attn, self.training)
 
+    def _attention(
+        self, x2d: Tensor, N: int, S: int, key_valid: Tensor | None, need_weights: bool, out_scale: float = 1.0
+    ) -> tuple[Tensor, Tensor | None]:
+        """``x2d (N*S, H)`` -> ``out_scale *`` the projected attention output ``(N*S, H)``
+        (ReLU'd if ``out_relu``) and the head-mean weights ``(N, S, S)`` if asked."""
+        p_attn = self.attention_dropout if self.training else 0.0
+        explicit = need_weights or bit_dropout_applies(x2d, p_attn, self.training)
+        if explicit and self.num_heads == 1:
+            return self._merged_attention(x2d, N, S, key_valid, need_weights, out_scale)
+        context, weights, scale = self._context(x2d, N, S, key_valid, need_weights)
+        return self._project(context, scale, out_scale), weights
+
+    def _merged_attention(
+        self, x2d: Tensor, N: int, S: int, key_valid: Tensor | None, need_weights: bool, out_scale: float
+    ) -> tuple[Tensor, Tensor | None]:
+        """One-head attention with its four projections merged into two ``H x H`` maps.
+
+        With ``q = x W_q^T + b_q`` etc., the score ``q_i . k_j / sqrt(H)`` equals
+        ``(x_i M_qk + w) . x_j`` plus terms of the query ``i`` alone, which the softmax over
+        ``j`` cancels: ``M_qk = W_q^T W_k / sqrt(H)``, ``w = W_k^T b_q / sqrt(H)``. Likewise
+        ``Attn V W_o^T = Attn (x M_vo + c)`` with ``M_vo = W_v^T W_o^T``, ``c = b_v W_o^T``.
+        Same parameters, same function, but two ``(N*S, H) x (H, H)`` GEMMs instead of four
+        (forward, and twice that backward), and the keys are ``x`` itself. ``b_k`` cancels
+        from the scores, so its gradient is exactly zero here instead of rounding noise.
+        """
+        H = x2d.shape[1]
+        p_attn = self.attention_dropout if self.training else 0.0
+        w_q, w_k, w_v = self.qkv.weight.split(H)  # each (H, H), nn.Linear layout (out, in)
+        b_q, b_v = self.qkv.bias[:H], self.qkv.bias[2 * H:]
+        root = math.sqrt(H)
+        queries = linear_2d(x2d, w_k.t().mm(w_q).div_(root), w_k.t().mv(b_q).div_(root))  # (N*S, H)
+        scores = _BatchedNT.apply(queries.view(N, S, H), x2d.view(N, S, H))  # (N, S, S)
+        if key_valid is not None:
+            scores.masked_fill_(~key_valid[:, None, :], float("-inf"))  # in place: its backward does not need it
+        weights = scores.softmax(dim=-1)
+        scale = dropout_scale(x2d, p_attn, self.training) * out_scale  # folded into M_vo and c
+        w_o = self.out.weight  # (H, H)
+        m_vo = w_v.t().mm(w_o.t()) * scale  # (H, H)
+        z = torch.mm(x2d, m_vo).add_(w_o.mv(b_v) * scale)  # (N*S, H): values already projected
+        attn = torch.bmm(dropout_unscaled(weights, p_attn, self.training), z.view(N, S, H))  # (N, S, H)
+        # in place on the bmm output itself (neither bmm's nor add's backward needs it; on
+        # a view, autograd would copy)
+        attn = attn.add_(_scaled(self.out.bias, out_scale))
+        if self.out_relu:
+            attn = torch.relu_(attn)
+        return attn.view(N * S, H), weights if need_weights else None
+
     def _project(self, context: Tensor, context_scale: float, out_scale: float = 1.0) -> Tensor:
         """``out_scale * out(context_scale * context)`` ``(N*S, H)`` -> ``(N*S, H)``, then the ReLU
         if ``out_relu`` (``relu(s z) = s relu(z)`` for ``s > 0``)."""
@@ -221,8 +293,8 @@ class AttentionBlock(nn.Module):
     def attend(self, x: Tensor, key_valid: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:
         """Attention alone: ``(N, S, H)`` -> ``(N, S, H)`` and, if asked, weights ``(N, S, S)``."""
         N, S, H = x.shape
-        context, weights, scale = self._context(x.reshape(N * S, H), N, S, key_valid, need_weights)
-        return self._project(context, scale).view(N, S, H), weights
+        attn, weights = self._attention(x.reshape(N * S, H), N, S, key_valid, need_weights)
+        return attn.view(N, S, H), weights
 
     def forward(
         self,
@@ -240,11 +312,9 @@ class AttentionBlock(nn.Module):
         x2d = x.reshape(N * S, H)
         p, training = self.dropout.p, self.training
         drop = dropout_scale(x2d, p, training)  # 1/keep_rate where the bit masks leave it out
-        context, weights, attn_scale = self._context(x2d, N, S, key_valid, need_weights)
-        attn = self._project(context, attn_scale, drop)
+        attn, weights = self._attention(x2d, N, S, key_valid, need_weights, drop)
         x2d = self.norm1(dropout_add_unscaled(x2d, attn, p, training))
-        hidden = torch.relu_(linear_2d(x2d, self.linear1.weight, self.linear1.bias))
-        hidden = dropout_unscaled(hidden, p, training)
+        hidden = relu_dropout_unscaled(linear_2d(x2d, self.linear1.weight, self.linear1.bias), p, training)
         ff = linear_2d(hidden, _scaled(self.linear2.weight, drop * drop), _scaled(self.linear2.bias, drop))
         y = dropout_add_unscaled(x2d, ff, p, training)
         gain, shift = self.norm2.weight, self.norm2.bias

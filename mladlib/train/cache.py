@@ -18,14 +18,20 @@ from .checkpoint import load_model
 from .config import TrainConfig
 from .trainer import RunResult, run_paths, train
 
+#: Part of every cache key; raised whenever training computes different numbers for the
+#: same configuration, so runs cached by an older version are not reused. 2: merged
+#: attention projections and NumPy-drawn dropout masks on CPU.
+NUMERICS_VERSION = 2
+
 #: Settings that do not change what a run computes, left out of the cache key.
 _NOT_IN_KEY = ("run_dir", "device", "num_workers", "eval_batch_size", "stop_after_steps")
 
 
 def config_key(config: TrainConfig) -> str:
-    """A short hash of everything in ``config`` that changes the trained model, and of the
-    embedded dataset's recipe (:func:`mladlib.synth.fingerprint`) when it trains on it."""
+    """A short hash of everything in ``config`` that changes the trained model, of
+    :data:`NUMERICS_VERSION`, and of the embedded dataset's recipe (:func:`mladlib.synth.fingerprint`) when it trains on it."""
     values = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_KEY}
+    values["numerics_version"] = NUMERICS_VERSION
     if config.dataset == "synthetic" and config.root is None:
         values["synthetic_fingerprint"] = synth.fingerprint(synth.sized_config(config.synthetic_size, config.synthetic_seed))
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
