@@ -203,7 +203,10 @@ class AttentionBlock(nn.Module):
         self, x2d: Tensor, N: int, S: int, key_valid: Tensor | None, need_weights: bool
     ) -> tuple[Tensor, Tensor | None, float]:
         """``x2d (N*S, H)`` -> context ``(N*S, H)`` (before the output projection), the
-        head-mean weights ``(N, S, S)`` if asked, and the dropout scale the context still needs."""
+        head-mean weights ``(N, S, S)`` if asked, and the dropout scale the context still needs.
+
+        The fused path (any number of heads) and the explicit one with several heads; one
+        head computed explicitly goes through :meth:`_merged_attention` instead."""
         H = x2d.shape[1]
         heads, d = self.num_heads, H // self.num_heads
         p_attn = self.attention_dropout if self.training else 0.0
@@ -222,17 +225,14 @@ class AttentionBlock(nn.Module):
             linear_2d(x2d, _scaled(weight[i * H:(i + 1) * H], s), _scaled(bias[i * H:(i + 1) * H], s))
             for i, s in enumerate((1.0 / math.sqrt(d), 1.0, 1.0))
         )
-        if heads == 1:
-            q3, k3, v3 = (t.view(N, S, H) for t in (q, k, v))
-        else:
-            q3, k3, v3 = (t.view(N, S, heads, d).transpose(1, 2).reshape(N * heads, S, d) for t in (q, k, v))
+        q3, k3, v3 = (t.view(N, S, heads, d).transpose(1, 2).reshape(N * heads, S, d) for t in (q, k, v))
         scores = torch.bmm(q3, k3.transpose(1, 2))  # (N*heads, S, S)
         if key_valid is not None:
             key_valid = key_valid.repeat_interleave(heads, dim=0)[:, None, :]  # (N*heads, 1, S)
             scores.masked_fill_(~key_valid, float("-inf"))  # in place: bmm's backward does not need its output
         weights = scores.softmax(dim=-1)
         context = torch.bmm(dropout_unscaled(weights, p_attn, self.training), v3)  # (N*heads, S, d)
-        context = context.view(N, heads, S, d).transpose(1, 2).reshape(N * S, H)  # a view for one head
+        context = context.view(N, heads, S, d).transpose(1, 2).reshape(N * S, H)
         mean_weights = weights.view(N, heads, S, S).mean(dim=1) if need_weights else None
         return context, mean_weights, dropout_scale(x2d, p_attn, self.training)
 
@@ -273,8 +273,8 @@ class AttentionBlock(nn.Module):
         weights = scores.softmax(dim=-1)
         scale = dropout_scale(x2d, p_attn, self.training) * out_scale  # folded into M_vo and c
         w_o = self.out.weight  # (H, H)
-        m_vo = w_v.t().mm(w_o.t()) * scale  # (H, H)
-        z = torch.mm(x2d, m_vo).add_(w_o.mv(b_v) * scale)  # (N*S, H): values already projected
+        m_vo = _scaled(w_v.t().mm(w_o.t()), scale)  # (H, H)
+        z = torch.mm(x2d, m_vo).add_(_scaled(w_o.mv(b_v), scale))  # (N*S, H): values already projected
         attn = torch.bmm(dropout_unscaled(weights, p_attn, self.training), z.view(N, S, H))  # (N, S, H)
         # in place on the bmm output itself (neither bmm's nor add's backward needs it; on
         # a view, autograd would copy)
