@@ -29,7 +29,8 @@ _NOT_IN_KEY = ("run_dir", "device", "num_workers", "eval_batch_size", "stop_afte
 
 def config_key(config: TrainConfig) -> str:
     """A short hash of everything in ``config`` that changes the trained model, of
-    :data:`NUMERICS_VERSION`, and of the embedded dataset's recipe (:func:`mladlib.synth.fingerprint`) when it trains on it."""
+    :data:`NUMERICS_VERSION`, and of the embedded dataset's recipe
+    (:func:`mladlib.synth.fingerprint`) when it trains on it."""
     values = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_KEY}
     values["numerics_version"] = NUMERICS_VERSION
     if config.dataset == "synthetic" and config.root is None:
