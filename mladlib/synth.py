@@ -53,7 +53,7 @@ import h5py
 import numpy as np
 
 from .data import DatasetSpec, VideoDataset
-from .utils import default_mode
+from .utils import atomic_path, default_mode
 
 GENERATOR_VERSION = 1
 FEATURES_PER_SECOND = 3.0
@@ -251,11 +251,23 @@ def _make_video(scene: Scene, T: int, cfg: SynthConfig, rng: np.random.Generator
     return video
 
 
+def _possible_predecessors(phases: tuple[Phase, ...], k: int) -> list[Phase]:
+    """The phases that can come right before phase ``k`` of an episode: phase ``k - 1``,
+    and the one before it too when ``k - 1`` may be skipped, and so on."""
+    before = []
+    for j in range(k - 1, -1, -1):
+        before.append(phases[j])
+        if phases[j].p >= 1:
+            break
+    return before
+
+
 def planted_dependencies() -> dict:
     """The planted graphs, ``C x C`` 0/1 lists indexed ``[i][j]``.
 
     ``cooccurrence[i][j]``: some phase holds both i and j. ``follows[i][j]``: a phase holding
-    i comes right after a phase holding j, and i was not already active in that phase.
+    i can come right after a phase holding j (directly, or because the optional phases
+    between them were skipped), and i was not already active in that phase.
     """
     C = len(CLASS_NAMES)
     idx = {name: i for i, name in enumerate(CLASS_NAMES)}
@@ -268,8 +280,9 @@ def planted_dependencies() -> dict:
                     for b in phase.actions:
                         if a != b:
                             co[idx[a], idx[b]] = 1
-                    if k > 0 and a not in phases[k - 1].actions:
-                        for b in phases[k - 1].actions:
+                for before in _possible_predecessors(phases, k):
+                    for a in set(phase.actions) - set(before.actions):
+                        for b in before.actions:
                             follows[idx[a], idx[b]] = 1
     shared: dict[str, list[str]] = {}
     for name, look in ACTIONS.items():
@@ -398,8 +411,26 @@ def dataset_root(size: str = "default", seed: int = 0, root: str | Path | None =
     cfg = sized_config(size, seed)
     path = Path(root) if root is not None else cache_dir() / f"synthetic-{size}-seed{seed}-{fingerprint(cfg)}"
     if (path / "config.json").exists():
+        _refresh_dependencies(path)
         return path
     return write_layout(generate(cfg), path, cfg)
+
+
+def _refresh_dependencies(root: Path) -> None:
+    """Rewrite a cached folder's ``dependencies.json`` if it differs from the current graphs.
+
+    The fingerprint names the data; the graphs are derived from the same scripts, and a
+    folder written before a fix of that derivation (optional phases, say) must not keep
+    reporting the old graph.
+    """
+    current = planted_dependencies()
+    try:
+        stale = read_dependencies(root) != current
+    except (OSError, ValueError):
+        stale = True
+    if stale:
+        with atomic_path(root / "dependencies.json") as tmp:
+            tmp.write_text(json.dumps(current, indent=1))
 
 
 def synthetic_spec(size: str = "default") -> DatasetSpec:
