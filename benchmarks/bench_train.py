@@ -3,8 +3,8 @@
 The embedded dataset at ``--size multithumos`` has MultiTHUMOS's shape: 200 training and
 213 test videos of about 650 steps, 2048-d features, written as one HDF5 file per split in
 the real layout and read lazily, window by window (``--in-memory`` reads it once first).
-It has 22 classes; with ``--classes 65`` (the default) the model predicts MultiTHUMOS's 65
-and the 43 extra label columns are all zero, so every step costs exactly what a
+It has 25 classes; with ``--classes 65`` (the default) the model predicts MultiTHUMOS's 65
+and the 40 extra label columns are all zero, so every step costs exactly what a
 MultiTHUMOS step costs (C = 65, T = 128, F = 2048, H = 128, L = 5, batch 32).
 
 Three measurements, each one table row:
@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--size", default="multithumos", choices=sorted(synth.SIZES), help="embedded dataset size")
     parser.add_argument("--quick", action="store_true", help="default embedded data, H 32, L 2: seconds")
-    parser.add_argument("--classes", type=int, default=65, help="classes the model predicts (>= the data's 22)")
+    parser.add_argument("--classes", type=int, default=65, help="classes the model predicts (>= the data's "
+                        f"{len(synth.CLASS_NAMES)})")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--window", type=int, default=128)
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
-        args.size, args.hidden, args.layers, args.window, args.classes = "default", 32, 2, 64, 22
+        args.size, args.hidden, args.layers, args.window, args.classes = "default", 32, 2, 64, len(synth.CLASS_NAMES)
         args.windows, args.test_videos = args.windows or 64, args.test_videos or 8
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible")

@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("synth", help="write the embedded dataset",
                             description="Generate the embedded synthetic dataset in the MultiTHUMOS layout.")
     p.add_argument("--size", default="default", choices=("default", "tiny", "multithumos"),
-                   help="default: 160/80 videos, 128-d (trains in a minute); tiny: 12/6 videos for tests; "
+                   help="default: 320/80 videos, 128-d (trains in about a minute); tiny: 12/6 videos for tests; "
                         "multithumos: 200/213 videos of about 650 steps, 2048-d (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
     p.add_argument("--out", metavar="DIR", help="folder to write (default: the cache, $MLADLIB_CACHE or "

@@ -10,9 +10,9 @@ illustrate: which actions co-occur, which follow which.
 How a video is made (all randomness from one seed):
 
 1. **Scene and script.** A video belongs to a scene (basketball, volleyball, high jump,
-   discus, weightlifting). The scene's script strings *episodes* together, separated by
-   idle gaps; an episode is a sequence of *phases*, each a set of actions active together
-   for a few steps. Actions in one phase co-occur (dribble with run); consecutive phases
+   long jump, pole vault, discus, weightlifting). The scene's script strings *episodes* together,
+   separated by idle gaps; an episode is a sequence of *phases*, each a set of actions
+   active together for a few steps. Actions in one phase co-occur (dribble with run); consecutive phases
    plant "follows" dependencies (fall after jump, release after wind-up). Generic actions
    (run, jump, fall, throw, stand) appear in several scenes.
 2. **Background actors.** Walk and sit happen at random, independently of the foreground,
@@ -23,16 +23,18 @@ How a video is made (all randomness from one seed):
    angles: one of several prototype vectors (``views``) is drawn per instance, and for
    "view-dependent" actions the sign of ``s_a`` is random too, which a linear classifier
    cannot undo but class features (eq. 1, a ReLU) can. The scene's context vector is shared
-   by the two court sports. Noise is white plus a slowly varying AR(1) drift.
+   by the two court sports (each scene has its own otherwise). Noise is white plus a slowly varying AR(1) drift.
 4. **Ambiguity by design.** Look-alike pairs share one prototype and are told apart only
    by what co-occurs with them (a basketball *guard* happens while the opponent dribbles, a
    *block* with a jump; a *pass* is thrown running, a *shot* jumping; a volleyball *bump*
    is played squatting, a *set* standing) or by what came before (a *fall* looks like the
    background *sit* but follows a jump; a discus *release* looks like a *throw* but follows
    the wind-up; a *dunk* looks like a *spike* but follows dribbling). Whole-activity labels
-   (high jump, throw discus, clean and jerk) have no look of their own: they are present
-   exactly while their parts are. So the co-occurrence branch and the temporal branch each
-   have something to solve that the per-frame baselines cannot.
+   (high jump, long jump, pole vault, throw discus, clean and jerk) have no look of their
+   own: they are present exactly while their parts are. A volleyball *serve* is nearly
+   invisible (0.4 of the usual visibility): what gives it away is the toss just before it. So
+   the co-occurrence branch and the temporal branch each have something to solve that the
+   per-frame baselines cannot.
 
 The planted graphs are saved beside the data (`dependencies.json`) so the book can compare
 what attention learned with the truth.
@@ -55,7 +57,7 @@ import numpy as np
 from .data import DatasetSpec, VideoDataset
 from .utils import atomic_path, default_mode
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FEATURES_PER_SECOND = 3.0
 
 # --- the action vocabulary -------------------------------------------------------------
@@ -78,12 +80,12 @@ class Look:
 
 ACTIONS: dict[str, Look] = {
     # generic actions, shared by several scenes: filmed from many angles
-    "Run": Look("run", 1.0, True, 4),
-    "Jump": Look("jump", 1.0, True, 4),
+    "Run": Look("run", 1.0, True, 2),
+    "Jump": Look("jump", 1.0, True, 2),
     "Fall": Look("down"),  # looks like Sit; only a preceding jump tells them apart
     "Throw": Look("throw"),  # looks like DiscusRelease; the wind-up before tells them apart
-    "Stand": Look("stand", 0.8, True, 4),
-    "Squat": Look("squat", 1.0, True, 4),
+    "Stand": Look("stand", 0.8, True, 2),
+    "Squat": Look("squat", 1.0, True, 2),
     # background actors, independent of the foreground
     "Walk": Look("walk", 0.9, True),
     "Sit": Look("down"),
@@ -97,7 +99,10 @@ ACTIONS: dict[str, Look] = {
     "VolleyballBump": Look("hands"),  # with Squat; looks like VolleyballSet
     "VolleyballSet": Look("hands"),  # with Stand
     "VolleyballSpike": Look("slam", 1.0, True),  # preceded by a set
+    "VolleyballServe": Look("serve", 0.4),  # nearly invisible: known by the toss before it
     "HighJump": Look("highjump", 0.0),  # a whole attempt: seen only through its parts
+    "LongJump": Look("longjump", 0.0),  # likewise: run-up, jump, landing in the sand
+    "PoleVault": Look("polevault", 0.0),  # likewise, with a pole
     "DiscusWindUp": Look("windup", 1.0, True, 3),
     "DiscusRelease": Look("throw"),
     "ThrowDiscus": Look("throwdiscus", 0.0),  # a whole throw: seen only through its parts
@@ -136,16 +141,26 @@ SCENES: dict[str, Scene] = {
                 Phase(("Fall",), (2, 4), p=0.7))),
     )),
     "volleyball": Scene("court", (
-        (0.7, (Phase(("VolleyballBump", "Squat"), (2, 3)),
+        (0.6, (Phase(("VolleyballBump", "Squat"), (2, 3)),
                Phase(("VolleyballSet", "Stand"), (2, 3)),
                Phase(("VolleyballSpike", "Jump"), (2, 3)),
                Phase(("Fall",), (2, 3), p=0.5))),
-        (0.3, (Phase(("Stand",), (3, 6)), Phase(("Throw",), (2, 3)))),
+        (0.4, (Phase(("Stand",), (3, 6)), Phase(("Throw",), (2, 3)), Phase(("VolleyballServe",), (2, 3)))),
     )),
     "highjump": Scene("track", (
         (1.0, (Phase(("Run", "HighJump"), (6, 12)),
                Phase(("Jump", "HighJump"), (2, 3)),
                Phase(("Fall", "HighJump"), (2, 4)))),
+    ), gap=(6, 20)),
+    "longjump": Scene("sandpit", (
+        (1.0, (Phase(("Run", "LongJump"), (6, 12)),
+               Phase(("Jump", "LongJump"), (2, 3)),
+               Phase(("Fall", "LongJump"), (2, 4)))),
+    ), gap=(6, 20)),
+    "polevault": Scene("vault", (
+        (1.0, (Phase(("Run", "PoleVault"), (6, 12)),
+               Phase(("Jump", "PoleVault"), (2, 3)),
+               Phase(("Fall", "PoleVault"), (2, 4)))),
     ), gap=(6, 20)),
     "discus": Scene("field", (
         (1.0, (Phase(("DiscusWindUp", "ThrowDiscus"), (4, 8)),
@@ -162,7 +177,7 @@ SCENES: dict[str, Scene] = {
 class SynthConfig:
     """Size and difficulty of the embedded dataset. Lengths are in steps (3 per second)."""
 
-    num_train: int = 160
+    num_train: int = 320
     num_test: int = 80
     length: tuple[int, int] = (96, 320)
     feature_dim: int = 128
@@ -292,7 +307,8 @@ def planted_dependencies() -> dict:
         "cooccurrence": co.tolist(),
         "follows": follows.tolist(),
         "shared_prototype": [names for names in shared.values() if len(names) > 1],
-        "low_visibility": [n for n, look in ACTIONS.items() if look.visibility < 0.5],
+        "whole_activity": [n for n, look in ACTIONS.items() if look.visibility == 0],
+        "low_visibility": [n for n, look in ACTIONS.items() if 0 < look.visibility < 0.5],
         "view_dependent": [n for n, look in ACTIONS.items() if look.signed],
         "views": {n: look.views for n, look in ACTIONS.items()},
         "background": list(BACKGROUND_ACTIONS),
@@ -394,8 +410,9 @@ def fingerprint(cfg: SynthConfig) -> str:
     """A short hash of everything that defines the generated data: the generator version,
     the size and seed, the vocabulary and the scripts. Cached copies are keyed by it, so a
     changed generator never reuses stale files."""
-    recipe = {
+    recipe = {  # the orders too: they give the class ids and the scenes of the first videos
         "version": GENERATOR_VERSION, "config": asdict(cfg), "fps": FEATURES_PER_SECOND,
+        "class_order": list(CLASS_NAMES), "scene_order": list(SCENES),
         "actions": {n: asdict(look) for n, look in ACTIONS.items()}, "background": BACKGROUND_ACTIONS,
         "scenes": {n: asdict(scene) for n, scene in SCENES.items()},
     }

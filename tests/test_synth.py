@@ -39,7 +39,7 @@ def test_generation_is_deterministic_per_seed():
 def test_sizes_and_fingerprints():
     default, mt = synth.sized_config("default"), synth.sized_config("multithumos")
     assert (mt.num_train, mt.num_test, mt.feature_dim) == (200, 213, 2048)
-    assert (default.num_train, default.num_test) == (160, 80)
+    assert (default.num_train, default.num_test) == (320, 80)
     prints = {synth.fingerprint(synth.sized_config(size, seed)) for size in synth.SIZES for seed in (0, 1)}
     assert len(prints) == 2 * len(synth.SIZES)  # size and seed both name the data
     assert synth.fingerprint(default) == synth.fingerprint(synth.sized_config("default"))
@@ -49,11 +49,18 @@ def test_sizes_and_fingerprints():
         synth.synthetic_spec("huge")
 
 
-def test_fingerprint_changes_with_the_vocabulary(monkeypatch):
-    before = synth.fingerprint(synth.sized_config("tiny"))
-    actions = dict(synth.ACTIONS, Run=dataclasses.replace(synth.ACTIONS["Run"], visibility=0.5))
-    monkeypatch.setattr(synth, "ACTIONS", actions)
-    assert synth.fingerprint(synth.sized_config("tiny")) != before
+def test_fingerprint_changes_with_the_vocabulary_and_its_order(monkeypatch):
+    cfg = synth.sized_config("tiny")
+    before = synth.fingerprint(cfg)
+    monkeypatch.setattr(synth, "ACTIONS", dict(synth.ACTIONS, Run=dataclasses.replace(synth.ACTIONS["Run"], visibility=0.5)))
+    assert synth.fingerprint(cfg) != before
+    monkeypatch.undo()
+    # same actions and scenes in another order: other class ids, other scenes per video
+    monkeypatch.setattr(synth, "CLASS_NAMES", tuple(reversed(synth.CLASS_NAMES)))
+    assert synth.fingerprint(cfg) != before
+    monkeypatch.undo()
+    monkeypatch.setattr(synth, "SCENES", dict(reversed(synth.SCENES.items())))
+    assert synth.fingerprint(cfg) != before
 
 
 @pytest.mark.parametrize("strict", [False, True])
@@ -146,7 +153,8 @@ def test_look_alikes_are_told_apart_by_what_co_occurs(many_videos, action, partn
 
 
 @pytest.mark.parametrize("activity, parts", [
-    ("HighJump", ("Run", "Jump", "Fall")), ("ThrowDiscus", ("DiscusWindUp", "DiscusRelease")),
+    ("HighJump", ("Run", "Jump", "Fall")), ("LongJump", ("Run", "Jump", "Fall")), ("PoleVault", ("Run", "Jump", "Fall")),
+    ("ThrowDiscus", ("DiscusWindUp", "DiscusRelease")),
     ("CleanAndJerk", ("Squat", "Stand")),
 ])
 def test_whole_activities_are_present_exactly_while_their_parts_are(many_videos, activity, parts):
@@ -158,6 +166,19 @@ def test_whole_activities_are_present_exactly_while_their_parts_are(many_videos,
             assert np.array_equal(y[:, IDX[activity]], y[:, [IDX[p] for p in parts]].max(axis=1))
             shown += 1
     assert shown > 0
+
+
+def test_the_nearly_invisible_serve_comes_right_after_the_toss(many_videos):
+    assert synth.planted_dependencies()["low_visibility"] == ["VolleyballServe"]
+    assert 0 < synth.ACTIONS["VolleyballServe"].visibility < 0.5
+    serves = 0
+    for video in many_videos.values():
+        y = video["labels"]
+        for cls, first, last in video["segments"]:
+            if NAMES[cls] == "VolleyballServe":
+                assert y[first - 1, IDX["Throw"]] == 1 and y[first, IDX["Throw"]] == 0
+                serves += 1
+    assert serves > 0
 
 
 def test_look_alikes_have_identical_features_without_noise():
