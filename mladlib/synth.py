@@ -10,11 +10,11 @@ illustrate: which actions co-occur, which follow which.
 How a video is made (all randomness from one seed):
 
 1. **Scene and script.** A video belongs to a scene (basketball, volleyball, high jump,
-   long jump, pole vault, discus, weightlifting). The scene's script strings *episodes* together,
-   separated by idle gaps; an episode is a sequence of *phases*, each a set of actions
-   active together for a few steps. Actions in one phase co-occur (dribble with run); consecutive phases
-   plant "follows" dependencies (fall after jump, release after wind-up). Generic actions
-   (run, jump, fall, throw, stand) appear in several scenes.
+   long jump, pole vault, discus, weightlifting). The scene's script strings *episodes*
+   together, separated by idle gaps; an episode is a sequence of *phases*, each a set of
+   actions active together for a few steps. Actions in one phase co-occur (dribble with
+   run); consecutive phases plant "follows" dependencies (fall after jump, release after
+   wind-up). Generic actions (run, jump, fall, throw, stand) appear in several scenes.
 2. **Background actors.** Walk and sit happen at random, independently of the foreground,
    in any scene: the paper's failure case (section 6), a dependency that does not exist.
 3. **Features** at 3 steps per second, ``x_t = context + sum_a s_a v_a P[a, view] + noise``:
@@ -23,7 +23,8 @@ How a video is made (all randomness from one seed):
    angles: one of several prototype vectors (``views``) is drawn per instance, and for
    "view-dependent" actions the sign of ``s_a`` is random too, which a linear classifier
    cannot undo but class features (eq. 1, a ReLU) can. The scene's context vector is shared
-   by the two court sports (each scene has its own otherwise). Noise is white plus a slowly varying AR(1) drift.
+   by the two court sports (each other scene has its own). Noise is white plus a slowly
+   varying AR(1) drift.
 4. **Ambiguity by design.** Look-alike pairs share one prototype and are told apart only
    by what co-occurs with them (a basketball *guard* happens while the opponent dribbles, a
    *block* with a jump; a *pass* is thrown running, a *shot* jumping; a volleyball *bump*
