@@ -146,7 +146,9 @@ SCENES: dict[str, Scene] = {
                Phase(("VolleyballSet", "Stand"), (2, 3)),
                Phase(("VolleyballSpike", "Jump"), (2, 3)),
                Phase(("Fall",), (2, 3), p=0.5))),
-        (0.4, (Phase(("Stand",), (3, 6)), Phase(("Throw",), (2, 3)), Phase(("VolleyballServe",), (2, 3)))),
+        (0.4, (Phase(("Stand",), (3, 6)),
+               Phase(("Throw",), (2, 3)),
+               Phase(("VolleyballServe",), (2, 3)))),
     )),
     "highjump": Scene("track", (
         (1.0, (Phase(("Run", "HighJump"), (6, 12)),
