@@ -17,7 +17,8 @@ is what the row's code path really multiplies (smaller where the one-head explic
 merges its Q/K and V/output projections into two ``H x H`` maps: MLAD and CT x CT rows on
 CPU with attention dropout). ``%fp32 GEMM`` divides the analytic count per second by the
 rate of a large square fp32 matmul measured in the same process (4096^3 on CPU, 8192^3 on
-CUDA), bf16 rows included (the bf16 matmul rate is printed above the table). Times are medians of ``--repeats`` steps after a warm-up step.
+CUDA), bf16 rows included (the bf16 matmul rate is printed above the table). Times are
+medians of ``--repeats`` steps after a warm-up step.
 
 CPU: the rows of one data set and batch size are timed in one process, round-robin (one
 step of each, then the matmul, repeated), so a machine shared with other jobs weighs on
