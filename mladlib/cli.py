@@ -1,7 +1,8 @@
 """Command line: ``python -m mladlib <command> [options]``.
 
 Commands: ``synth`` (write the embedded dataset), ``train``, ``evaluate`` (a checkpoint
-on a split), ``predict`` (scores of one feature file), ``smoke`` (every model once).
+on a split), ``predict`` (scores of one feature file), ``smoke`` (every model once), ``fetch`` (the
+public annotation files of MultiTHUMOS/Charades).
 ``python -m mladlib train`` alone trains MLAD on the embedded dataset and prints its
 test results. Bad paths and options end with one ``error: ...`` line and exit status 2;
 a diverging run (NaN loss) exits with 1; a run stopped by SIGINT/SIGTERM writes a
@@ -462,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Build every model variant and run one forward/backward pass.")
     p.add_argument("--seed", type=int, default=0, help="seed of the random features (default: %(default)s)")
     p.set_defaults(func=cmd_smoke)
+
+    from .data.fetch import add_fetch_parser
+
+    add_fetch_parser(commands)
     return parser
 
 
