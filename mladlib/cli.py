@@ -231,6 +231,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_semireal(args: argparse.Namespace) -> int:
+    from . import semireal
+
+    obs = semireal.ObservationModel(visibility=args.visibility, spread=args.spread, rho=args.rho,
+                                    feature_dim=args.feature_dim, seed=args.seed)
+    root = semireal.build(args.dataset, args.annotations, args.out, obs, args.max_videos)
+    meta = json.loads((root / "semireal.json").read_text())
+    print(f"semi-real {args.dataset}: {meta['videos']['training']} train + {meta['videos']['testing']} test "
+          f"videos, real frame labels, simulated {args.feature_dim}-d features (visibility {args.visibility})")
+    print(root)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import EXIT_CODES, RESUMABLE, load_checkpoint, make_config, train
 
@@ -409,6 +422,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="folder to write (default: the cache, $MLADLIB_CACHE or "
                    "~/.cache/mladlib)")
     p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser("semireal", help="real frame labels with simulated features",
+                            description="Write a dataset folder whose labels are the real frame labels of "
+                                        "MultiTHUMOS or Charades and whose features are simulated from them "
+                                        "(see mladlib.semireal).")
+    p.add_argument("--dataset", required=True, choices=("multithumos", "charades"))
+    p.add_argument("--annotations", required=True, metavar="PATH",
+                   help="the annotation JSON, or a folder holding it with its split lists and classes.txt")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced if it exists)")
+    p.add_argument("--visibility", type=float, default=2.0, help="median per-class signal-to-noise ratio "
+                   "(default: %(default)s)")
+    p.add_argument("--spread", type=float, default=3.0, help="classes' visibility ranges over "
+                   "[v/spread, v*spread] (default: %(default)s)")
+    p.add_argument("--rho", type=float, default=0.5, help="AR(1) coefficient of the noise over time "
+                   "(default: %(default)s)")
+    p.add_argument("--feature-dim", type=int, default=64, help="feature size D (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="directions, visibilities, noise (default: %(default)s)")
+    p.add_argument("--max-videos", type=int, help="keep the first N videos of each split list")
+    p.set_defaults(func=cmd_semireal)
 
     p = commands.add_parser(
         "train", help="train a model, then evaluate it on the test split",
