@@ -427,10 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Write a dataset folder whose labels are the real frame labels of "
                                         "MultiTHUMOS or Charades and whose features are simulated from them "
                                         "(see mladlib.semireal).")
-    p.add_argument("--dataset", required=True, choices=("multithumos", "charades"))
+    p.add_argument("--dataset", required=True, choices=("multithumos", "charades"),
+                   help="whose real frame labels to use (class-id conventions follow it)")
     p.add_argument("--annotations", required=True, metavar="PATH",
                    help="the annotation JSON, or a folder holding it with its split lists and classes.txt")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced if it exists)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (an earlier semireal folder there is "
+                   "replaced; any other existing folder is refused)")
     p.add_argument("--visibility", type=float, default=2.0, help="median per-class signal-to-noise ratio "
                    "(default: %(default)s)")
     p.add_argument("--spread", type=float, default=3.0, help="classes' visibility ranges over "

@@ -204,6 +204,11 @@ def build(
     ``semireal.json`` (the observation model and each class's visibility). Written into a
     temporary folder renamed onto ``out`` at the end.
     """
+    out = Path(out)
+    if out.exists() and not (out / "semireal.json").is_file() and (
+        not out.is_dir() or any(out.iterdir())
+    ):
+        raise ValueError(f"{out}: exists and is not a semireal dataset folder; refusing to replace it")
     spec = spec_for(dataset)
     source = find_source(dataset, annotations)
     records = read_annotations(source.annotations, spec)
@@ -211,7 +216,6 @@ def build(
     names = read_class_names(source.classes, spec) if source.classes is not None else None
     evidence = class_evidence(obs, spec.num_classes)
 
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -242,7 +246,7 @@ def build(
         (tmp / "semireal.json").write_text(json.dumps(meta, indent=1))
         os.chmod(tmp, default_mode(directory=True))
         if out.exists():
-            shutil.rmtree(out)
+            shutil.rmtree(out)  # checked above: an earlier semireal folder
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -156,3 +156,12 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_build_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a semireal dataset folder"):
+        semireal.build("multithumos", tmp_path / "missing.json", precious)
+    assert (precious / "notes.txt").read_text() == "keep me"
