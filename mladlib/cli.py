@@ -122,6 +122,24 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--num-heads", "num_heads", "attention heads", type=int)
     _add(g, "--dropout", "dropout", "dropout", type=float)
     _add(g, "--attention-dropout", "attention_dropout", "dropout on attention weights (default: --dropout)", type=float)
+    _add(g, "--input-dropout", "input_dropout", "dropout on the features after the positional encoding", type=float)
+    _add(g, "--ff-dim", "ff_dim", "width of the feed-forward block (default: H)", type=int)
+    _add(g, "--alpha", "alpha", "eq. 6's a: 'learned' or a fixed number in [0, 1]", type=_learned_or_float)
+    _add(g, "--alpha-branch", "alpha_branch", "the branch a weights (the public code: tb)", choices=("cb", "tb"))
+    _add(g, "--branches", "branches", "the MLAD branches to keep (default: the model's)", nargs="+",
+         choices=("cb", "tb"))
+    _add(g, "--positional-encoding", "positional_encoding", "add sinusoidal positions to the features",
+         action=argparse.BooleanOptionalAction)
+    _add(g, "--positional-scale", "positional_scale", "amplitude of the positions: 'auto' (the features' "
+         "running RMS) or a number (1: the public code)", type=_auto_or_float)
+    _add(g, "--attention-out-relu", "attention_out_relu", "ReLU after the attention's output projection "
+         "(the public code)", action=argparse.BooleanOptionalAction)
+    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: its CPU speed path "
+         "(same function); auto: fast on CPU, reference elsewhere", choices=("auto", "reference", "fast"))
+    g.add_argument("--recipe", choices=("public",), default=None,
+                   help="public: the public release's training settings (dropout 0.2 with input dropout, ReLU "
+                        "after the output projection, alpha on TB, positions at amplitude 1, Adam 1e-3, weight "
+                        "decay 1e-6, batch 16 x 4 accumulated); options given beside it override it")
     g = parser.add_argument_group("training windows")
     _add(g, "--window", "window", "T, window length in feature steps", type=int)
     _add(g, "--variable-length", "variable_length", "draw each batch's length from {s, 2s, ..., T} "
@@ -164,6 +182,27 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
          "in all", type=int)
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal; MLADLIB_PROGRESS=0 turns them off)")
+    g.add_argument("--keep-freed-memory", action="store_true",
+                   help="tune glibc malloc to keep freed buffers mapped (about 10%% faster CPU steps at the "
+                        "MultiTHUMOS size; the process keeps its peak memory; mladlib.utils.keep_freed_memory)")
+
+
+def _learned_or_float(text: str) -> str | float:
+    if text == "learned":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'learned' or a number, got {text!r}") from None
+
+
+def _auto_or_float(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {text!r}") from None
 
 
 _PATH_FIELDS = ("root", "annotations", "classes", "train_list", "test_list", "run_dir")
@@ -248,7 +287,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import EXIT_CODES, RESUMABLE, load_checkpoint, make_config, train
 
     given = _config_options(args)
+    if args.keep_freed_memory:
+        from .utils import keep_freed_memory
+
+        keep_freed_memory()
     if args.resume is not None:
+        if args.recipe is not None:
+            raise ValueError("--recipe cannot change when resuming; the checkpoint's settings apply")
         fixed = sorted(set(given) - set(RESUMABLE))
         if fixed:
             raise ValueError(f"{', '.join(_flag(f) for f in fixed)} cannot change when resuming; "
@@ -258,7 +303,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         dataset = given.pop("dataset", "synthetic")
         given.setdefault("run_dir", "auto")
-        result = train(make_config(dataset, **given), progress=args.progress, log=_say)
+        result = train(make_config(dataset, recipe=args.recipe, **given), progress=args.progress, log=_say)
     if result.stopped in EXIT_CODES:
         return EXIT_CODES[result.stopped]
     if result.completed:
@@ -505,7 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of every error")
+    args = parser.parse_args(argv)
     from .train import NonFiniteLossError
 
     try:
@@ -517,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DIVERGED
     except (ValueError, OSError) as error:  # our bad-input errors, FileNotFoundError included
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

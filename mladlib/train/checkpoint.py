@@ -26,7 +26,7 @@ from torch import nn
 
 from ..models import build_model
 from ..utils import atomic_path
-from .config import TrainConfig
+from .config import TrainConfig, resolve_implementation
 
 FORMAT = "mladlib-checkpoint"
 VERSION = 1
@@ -80,6 +80,9 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
         if kind == "training":
             raise ValueError(f"{path} holds only the best model's weights; resume from the run's last.pt")
         raise ValueError(f"{path} is a {checkpoint['kind']} checkpoint, expected a {kind} one")
+    if isinstance(checkpoint["config"], dict) and "positional_scale" not in checkpoint["config"]:
+        # written before positional_scale existed: its model added positions at amplitude 1
+        checkpoint["config"]["positional_scale"] = 1.0
     try:
         checkpoint["config"] = TrainConfig.from_dict(checkpoint["config"])
     except (TypeError, ValueError) as error:
@@ -87,9 +90,14 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
     return checkpoint
 
 
-def build_from_config(config: TrainConfig, num_classes: int, feature_dim: int) -> nn.Module:
-    """The model ``config`` describes (fresh weights)."""
-    return build_model(config.model, num_classes, feature_dim, **config.model_options)
+def build_from_config(
+    config: TrainConfig, num_classes: int, feature_dim: int, device: str | torch.device | None = None
+) -> nn.Module:
+    """The model ``config`` describes (fresh weights); ``implementation="auto"`` resolved
+    for ``device`` (None: the CPU)."""
+    options = config.model_options
+    options["implementation"] = resolve_implementation(config.implementation, device)
+    return build_model(config.model, num_classes, feature_dim, **options)
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
@@ -100,7 +108,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     sizes = checkpoint.get("model_sizes")
     if not isinstance(sizes, dict) or not {"num_classes", "feature_dim"} <= set(sizes):
         raise ValueError(f"checkpoint {path} does not record the model's sizes")
-    model = build_from_config(config, int(sizes["num_classes"]), int(sizes["feature_dim"]))
+    model = build_from_config(config, int(sizes["num_classes"]), int(sizes["feature_dim"]), map_location)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

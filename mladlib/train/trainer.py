@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Sampler
 from .. import synth
 from ..data import WindowDataset, WindowSampler, collate_windows, save_predictions
 from ..models import MODEL_LABELS, count_parameters
-from ..utils import atomic_path, keep_freed_memory, seed_everything
+from ..utils import atomic_path, capture_global_state, restore_global_state, seed_everything
 from ..models.prior import init_prior_bias
 from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import RESUMABLE, TrainConfig, make_config, resolve_run_dir
@@ -150,8 +150,12 @@ class Trainer:
     checkpoint's configuration (``config``, if given, may differ only in
     :data:`~mladlib.train.config.RESUMABLE` settings). ``progress``: see
     :func:`progress_enabled`. ``log``: called with each line of progress text (rank 0).
-    After :meth:`fit`, :attr:`model` holds the last step's weights. ``config.num_threads``
-    holds for the run only; the caller's torch thread count is restored after it.
+    After :meth:`fit`, :attr:`model` holds the last step's weights.
+
+    No side effects: the settings a run needs (seeds, deterministic mode, the thread count
+    ``config.num_threads``) hold inside :meth:`fit` only. Construction and :meth:`fit` each
+    leave the process's global torch/NumPy/Python settings and random streams as they found
+    them (:func:`mladlib.utils.capture_global_state`), also when they fail.
     """
 
     def __init__(
@@ -162,20 +166,24 @@ class Trainer:
         progress: bool | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        self._threads_before = torch.get_num_threads()
+        self._caller_state = capture_global_state()
         self.context, self.device = setup_distributed(config.device if config is not None else "auto")
-        if self.device.type == "cpu":
-            keep_freed_memory()  # about 10% of a large CPU step is re-faulting freed pages otherwise
         try:
             self._setup(config, resume, progress, log)
         except BaseException:
             self._release()
             raise
+        # the run's seeded streams and settings wait for fit(); the caller gets theirs back
+        self._run_state = capture_global_state()
+        restore_global_state(self._caller_state)
 
     def _release(self) -> None:
-        """Leave the process as it was: the caller's thread count, no process group of ours."""
-        torch.set_num_threads(self._threads_before)
-        self.context.shutdown()
+        """Leave the process as it was: the caller's settings and random streams, no process
+        group of ours."""
+        try:
+            restore_global_state(self._caller_state)
+        finally:
+            self.context.shutdown()
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -211,7 +219,7 @@ class Trainer:
                              "with variable-length training (or turn variable_length off)")
         self.num_classes, self.feature_dim = train_set.num_classes, train_set.feature_dim
 
-        self.model = build_from_config(config, self.num_classes, self.feature_dim)
+        self.model = build_from_config(config, self.num_classes, self.feature_dim, self.device)
         if config.prior_bias:
             init_prior_bias(self.model, train_positive_rate(train_set))
         self.model = self.model.to(self.device)
@@ -375,6 +383,8 @@ class Trainer:
     def fit(self) -> RunResult:
         """Train until ``config.epochs`` (or a stop), then evaluate the best model on the test split."""
         config, context = self.config, self.context
+        self._caller_state = capture_global_state()
+        restore_global_state(self._run_state)
         self.session_start = time.perf_counter()
         try:
             with GracefulStop(announce=context.is_main) as stop:
@@ -555,7 +565,7 @@ class Trainer:
         if self.best_state is None:  # no validation split: the last epoch is the model
             self.best_epoch, self.best_state = self.epoch, _cpu_state(self.model)
             self._save_best(self.best_state, None)
-        best = build_from_config(self.config, self.num_classes, self.feature_dim)
+        best = build_from_config(self.config, self.num_classes, self.feature_dim, self.device)
         best.load_state_dict(self.best_state)
         best = best.to(self.device).eval()
         metrics, predictions = self._evaluate(best, "test", standard=True, return_predictions=True)
