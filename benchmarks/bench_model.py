@@ -397,7 +397,9 @@ def plan(args: argparse.Namespace) -> tuple[list[Case], list[tuple[Case, int, in
                 if device == "cuda":
                     cases.append(Case("mlad", dtype="bf16", attention="math", **common))
             if args.compile and (device == "cpu" or (B == max(batches) and data == next(iter(configs)))):
-                cases.append(Case("mlad", dtype="bf16" if bf16 else "fp32", compile=True, **common))
+                for implementation in ("reference", "fast"):
+                    cases.append(Case("mlad", dtype="bf16" if bf16 else "fp32", compile=True,
+                                      implementation=implementation, **common))
     # the CT x CT baseline, one layer, first configuration: explicit vs fused attention
     data, size = next(iter(configs.items()))
     full = dict(data=data, B=1, device=device, repeats=repeats, optimizer=args.optimizer, **{**size, **base, "L": 1})
