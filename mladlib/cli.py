@@ -25,8 +25,8 @@ import torch
 
 from .models import MODEL_LABELS, MODEL_VARIANTS, build_model, count_parameters
 from .utils import atomic_path, seed_everything
-from .validate import WriteError, check_finite, check_outputs, check_real_dtype, input_file, open_fraction, \
-    positive_int, seed_value
+from .validate import (WriteError, check_finite, check_outputs, check_real_dtype, input_file, open_fraction,
+                       positive_int, seed_value)
 
 EXIT_USAGE, EXIT_DIVERGED, EXIT_WRITE = 2, 1, 3
 DESCRIPTION = """MLAD (CVPR 2021): train, evaluate and apply multi-label temporal action localization models.
@@ -95,7 +95,8 @@ def _add_data_options(parser: argparse.ArgumentParser, for_training: bool) -> No
     _add = functools.partial(_add_option, show_default=for_training)
     _add(g, "--dataset", "dataset", "dataset preset and class conventions", choices=DATASETS)
     _add(g, "--size", "synthetic_size", "size of the embedded dataset", choices=sorted(SIZES))
-    _add(g, "--synth-seed", "synthetic_seed", "seed of the embedded dataset", type=seed_value, metavar="N")
+    _add(g, "--synth-seed", "synthetic_seed", "seed of the embedded dataset", type=seed_value,
+         metavar="N")
     _add(g, "--root", "root", "dataset folder: annotations.json, features.h5 or features/, "
          "train_list.txt, test_list.txt, classes.txt", metavar="DIR")
     _add(g, "--annotations", "annotations", "annotation JSON (MultiTHUMOS/Charades layout)", metavar="PATH")
@@ -422,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="default", choices=("default", "tiny", "multithumos"),
                    help="default: 320/80 videos, 128-d (trains in about a minute); tiny: 12/6 videos for tests; "
                         "multithumos: 200/213 videos of about 650 steps, 2048-d (default: %(default)s)")
-    p.add_argument("--seed", type=seed_value, default=0, metavar="N", help="generator seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="N",
+                   help="generator seed (default: %(default)s)")
     p.add_argument("--out", metavar="DIR", help="folder to write (default: the cache, $MLADLIB_CACHE or "
                    "~/.cache/mladlib)")
     p.set_defaults(func=cmd_synth)
@@ -448,12 +450,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "(or, with --official, a checkpoint of the public MLAD release)")
         p.add_argument("--official", action="store_true", help="the checkpoint is in the public MLAD release's "
                        "layout (needs --dataset and data options for evaluate)")
-        p.add_argument("--num-heads", type=positive_int, default=1, metavar="N", help="attention heads of an --official checkpoint "
+        p.add_argument("--num-heads", type=positive_int, default=1, metavar="N",
+                       help="attention heads of an --official checkpoint "
                        "(default: %(default)s)")
-        p.add_argument("--window", type=positive_int, metavar="N", help="window length T (default: the run's, or the checkpoint's "
+        p.add_argument("--window", type=positive_int, metavar="N",
+                       help="window length T (default: the run's, or the checkpoint's "
                        "positional table, else 128)")
-        p.add_argument("--stride", type=positive_int, metavar="N", help="stride of the sliding windows (default: window // 2)")
-        p.add_argument("--batch-size", type=positive_int, default=32, metavar="N", help="windows per batch (default: %(default)s)")
+        p.add_argument("--stride", type=positive_int, metavar="N",
+                       help="stride of the sliding windows (default: window // 2)")
+        p.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
+                       help="windows per batch (default: %(default)s)")
         p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
         p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
                        help="autocast: auto (bf16 on CUDA), bf16, off (default: %(default)s)")
@@ -465,7 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", metavar="PATH", help="write the metrics to this JSON file")
             p.add_argument("--taus", type=int, nargs="+", help="taus of the action-conditional metrics "
                            "(default: the run's, 0 20)")
-            p.add_argument("--threshold", type=open_fraction, metavar="X", help="score threshold in (0, 1) (default: the run's, 0.5)")
+            p.add_argument("--threshold", type=open_fraction, metavar="X",
+                           help="score threshold in (0, 1) (default: the run's, 0.5)")
             _add_data_options(p, for_training=False)
             p.set_defaults(func=cmd_evaluate)
         else:
@@ -473,7 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="one video's features: FILE.npy (T, D), or an HDF5 file (pick the video with --video)")
             p.add_argument("--video", help="video id inside an HDF5 feature file")
             p.add_argument("--out", metavar="FILE.npy", help="write the scores (T, C) float32 here")
-            p.add_argument("--top", type=positive_int, default=5, metavar="N", help="classes to list (default: %(default)s)")
+            p.add_argument("--top", type=positive_int, default=5, metavar="N",
+                           help="classes to list (default: %(default)s)")
             p.set_defaults(func=cmd_predict)
 
     p = commands.add_parser("smoke", help="run every model variant once on random features",

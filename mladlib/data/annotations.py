@@ -104,8 +104,10 @@ def read_annotations(path: str | os.PathLike, spec: DatasetSpec) -> dict[str, Vi
 
     records: dict[str, VideoRecord] = {}
     reversed_segments: list[str] = []
+    # every class id of the file, for the hint when an id is out of range (0- vs 1-based)
     file_ids = {a[0] for e in data.values() if isinstance(e, dict) and isinstance(e.get("actions"), list)
-                for a in e["actions"] if isinstance(a, (list, tuple)) and a and isinstance(a[0], (int, float))}  # for the 0/1-based hint
+                for a in e["actions"]
+                if isinstance(a, (list, tuple)) and a and isinstance(a[0], (int, float))}
     for video_id, entry in data.items():
         records[video_id] = _parse_video(path, video_id, entry, spec, reversed_segments, file_ids)
     _check_segments_inside(path, records)
