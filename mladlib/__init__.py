@@ -13,7 +13,7 @@ __all__ = ["data", "metrics", "models", "train", "MLAD", "MLADLayer", "build_mod
 
 # Imported on first use (PEP 562): ``python -m mladlib`` then imports torch inside the
 # command line's own code, where a Ctrl-C ends in one line instead of a traceback.
-_SUBMODULES = ("data", "metrics", "models", "train")
+_SUBMODULES = ("data", "metrics", "models", "train", "synth", "utils", "interpret", "viz", "validate")
 _NAMES = {"MLAD": "models", "MLADLayer": "models", "build_model": "models",
           "seed_everything": "utils"}
 
