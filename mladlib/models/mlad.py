@@ -32,8 +32,10 @@ def check_input(x: Tensor, mask: Tensor | None, feature_dim: int) -> None:
     """Raise ``ValueError`` naming the expected shape when ``x``/``mask`` are malformed."""
     if x.ndim != 3 or x.shape[-1] != feature_dim:
         raise ValueError(f"expected features of shape (B, T, {feature_dim}), got {tuple(x.shape)}")
-    if x.shape[1] == 0:
-        raise ValueError("expected features of shape (B, T, F) with T >= 1, got T = 0")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"expected features of shape (B, T, F) with B, T >= 1, got {tuple(x.shape)}")
+    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):  # the weights' dtypes; x.float() casts
+        raise ValueError(f"expected float32 (or float16/bfloat16) features, got {x.dtype}")
     if mask is not None and (mask.shape != x.shape[:2] or mask.dtype != torch.bool):
         raise ValueError(f"expected a bool mask of shape {tuple(x.shape[:2])} (B, T), got {mask.dtype} {tuple(mask.shape)}")
     if not torch.compiler.is_compiling():  # a data-dependent check would break the graph

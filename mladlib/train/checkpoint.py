@@ -26,6 +26,7 @@ from torch import nn
 
 from ..models import build_model
 from ..utils import atomic_path
+from ..validate import WriteError, input_file
 from .config import TrainConfig, resolve_implementation
 
 FORMAT = "mladlib-checkpoint"
@@ -41,7 +42,12 @@ def save_checkpoint(path: str | os.PathLike, kind: str, config: TrainConfig, mod
     payload = {"format": FORMAT, "version": VERSION, "kind": kind, "config": config.to_dict(), "model": model_state,
                **extra}
     with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as error:  # torch's stream writer: "file write failed" (disk full, ulimit -f)
+            reason = (str(error).strip().splitlines() or ["write failed"])[0]
+            raise WriteError(f"cannot write checkpoint {path} ({reason}): is the disk full, or a file "
+                             "size limit (ulimit -f) reached?") from None
     return Path(path)
 
 
@@ -53,8 +59,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
     with :func:`mladlib.models.load_official_checkpoint`) or of another kind.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    input_file(path, "checkpoint")
     if not zipfile.is_zipfile(path):  # what torch.save has written since PyTorch 1.6
         raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch checkpoint (not a zip archive)")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,15 @@ class TrainConfig:
         for name in ("window", "windows_per_epoch", "eval_stride", "num_threads", "stop_after_steps"):
             value = getattr(self, name)
             need(value is None or value >= 1, f"{name} must be >= 1 (or unset), got {value}")
+        for name in ("lr", "weight_decay", "grad_clip", "dropout", "attention_dropout", "initial_loss_weight",
+                     "final_loss_weight", "val_fraction", "threshold"):
+            value = getattr(self, name)
+            need(value is None or (isinstance(value, (int, float)) and math.isfinite(value)),
+                 f"{name} must be a finite number, got {value}")
+        need(isinstance(self.seed, int) and 0 <= self.seed < 2**63,
+             f"seed must be an integer in [0, 2**63), got {self.seed}")
+        need(isinstance(self.synthetic_seed, int) and 0 <= self.synthetic_seed < 2**63,
+             f"synthetic_seed must be an integer in [0, 2**63), got {self.synthetic_seed}")
         need(self.num_layers >= 0, f"num_layers must be >= 0, got {self.num_layers}")
         need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")

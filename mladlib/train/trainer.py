@@ -45,6 +45,7 @@ from .datasets import DataSplits, load_splits
 from .distributed import setup_distributed
 from .evaluate import evaluate, format_results
 from .loss import mlad_loss
+from .runlock import RunFolderLock, remove_stale_temporaries
 from .signals import GracefulStop
 
 STOP_AFTER_STEPS = "stop_after_steps"
@@ -167,21 +168,26 @@ class Trainer:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self._caller_state = capture_global_state()
+        self.run_lock: RunFolderLock | None = None
         self.context, self.device = setup_distributed(config.device if config is not None else "auto")
         try:
             self._setup(config, resume, progress, log)
         except BaseException:
-            self._release()
+            self._release(setup_failed=True)
             raise
         # the run's seeded streams and settings wait for fit(); the caller gets theirs back
         self._run_state = capture_global_state()
         restore_global_state(self._caller_state)
 
-    def _release(self) -> None:
+    def _release(self, setup_failed: bool = False) -> None:
         """Leave the process as it was: the caller's settings and random streams, no process
-        group of ours."""
+        group of ours, the run folder unlocked (and removed if this run created it and wrote
+        nothing)."""
         try:
             restore_global_state(self._caller_state)
+            if self.run_lock is not None:
+                self.run_lock.release(remove_if_created=setup_failed)
+                self.run_lock = None
         finally:
             self.context.shutdown()
 
@@ -201,7 +207,7 @@ class Trainer:
         self.autocast = _autocast_dtype(config.amp, self.device)
         seed_everything(config.seed, num_threads=config.num_threads)
 
-        self.run_dir = Path(resume).parent if resume is not None else context.from_main(lambda: self._new_run_dir())
+        self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
         if self.run_dir is not None:
             self.config = config = config.replace(run_dir=str(self.run_dir))
 
@@ -269,6 +275,8 @@ class Trainer:
         self.elapsed_before = 0.0
         self._reset_epoch_stats()
         self.last_saved: str | None = None
+        for path in getattr(self, "_stale_removed", []):
+            self._log(f"removed {path.name}, a temporary file an interrupted checkpoint write left behind")
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -285,11 +293,24 @@ class Trainer:
                 f"cannot change epochs when resuming {path}: its {saved.scheduler} schedule depends on them")
         return given
 
-    def _new_run_dir(self) -> Path | None:
-        run_dir = resolve_run_dir(self.config)
-        if run_dir is not None and any((run_dir / name).exists() for name in ("last.pt", "best.pt")):
-            raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume "
-                             f"{run_dir / 'last.pt'} or choose another run folder")
+    def _claim_run_dir(self, resume) -> Path | None:
+        """The run folder (rank 0): locked for this run (``ValueError`` naming it when another
+        run holds it), checked to hold no other run when this one is new, and cleared of
+        temporaries a killed write left behind."""
+        run_dir = Path(resume).parent if resume is not None else resolve_run_dir(self.config)
+        if run_dir is None:
+            return None
+        self.run_lock = RunFolderLock(run_dir)
+        if resume is None:
+            if (run_dir / "last.pt").exists():
+                raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume "
+                                 f"{run_dir / 'last.pt'} or choose another run folder")
+            if (run_dir / "best.pt").exists():
+                raise ValueError(f"run folder {run_dir} holds the best.pt of an earlier run but no last.pt to "
+                                 "resume; choose another run folder (or move that best.pt away)")
+        stale = remove_stale_temporaries(run_dir, list(RUN_FILES.values()))
+        if stale:
+            self._stale_removed = stale
         return run_dir
 
     def _restore(self, checkpoint: dict) -> None:
@@ -521,6 +542,9 @@ class Trainer:
         }
         improved = False
         if self.splits.val is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
+            # the epoch's training is saved before validation: a failure there loses no training
+            # (a resumed run finds the epoch's batches done and validates)
+            self._save_training_checkpoint()
             metrics = self._evaluate(self.model, "val", standard=False)
             value = metrics["frame_map"]
             entry["val_frame_map"] = value
