@@ -156,3 +156,17 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_annotation_folder_reads_the_environment(tmp_path: Path, monkeypatch):
+    from mladlib import data
+
+    (tmp_path / "multithumos").mkdir()
+    monkeypatch.setenv("MLADLIB_ANNOTATIONS", str(tmp_path))
+    if not hasattr(data, "fetch_annotations"):
+        assert semireal.annotation_folder("multithumos") == tmp_path / "multithumos"
+        monkeypatch.delenv("MLADLIB_ANNOTATIONS")
+        with pytest.raises(FileNotFoundError, match="MLADLIB_ANNOTATIONS"):
+            semireal.annotation_folder("multithumos")
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        semireal.annotation_folder("thumos")
