@@ -5,11 +5,12 @@ constant :data:`PROTOCOL` below. For every seed ``s`` the semi-real dataset is b
 ``ObservationModel(visibility=v, seed=s)`` and every model is trained with ``seed=s``
 (a new draw of directions, visibilities, noise, validation videos and initialisation).
 
-Stages, in this order (the JSON record is rewritten atomically after every run, and a
-rerun skips the runs already in it, so an interrupted run continues where it stopped):
+Stages (the JSON record is rewritten atomically after every run, and a rerun skips the
+runs already in it, so an interrupted run continues where it stopped; see
+:func:`planned_runs` for the order):
 
 1. ``main``: linear, CF, CB only, TB only and MLAD at the main visibility, every seed;
-2. ``sweep``: CF and MLAD at every other visibility level, every seed (seed-major);
+2. ``sweep``: CF and MLAD at every other visibility level, every seed;
 3. ``charades`` (a separate ``--dataset charades`` call): linear, CF and MLAD on the
    first ``max_videos`` videos of each Charades split list, at the main visibility.
 
@@ -84,13 +85,20 @@ def observation(visibility: float, seed: int) -> semireal.ObservationModel:
 
 
 def planned_runs(dataset: str) -> list[tuple[str, float, str, int]]:
-    """``(stage, visibility, model, seed)`` in the order they run."""
+    """``(stage, visibility, model, seed)`` in the order they run: seed by seed, first the
+    main table's linear, CF and MLAD and the sweep's CF and MLAD, then CB only and TB only
+    (seed 0 has every model first), so that an interrupted run leaves whole seeds of the
+    table and of the visibility curve rather than one stage done and the other not begun."""
     main, seeds = PROTOCOL["main_visibility"], PROTOCOL["seeds"]
     if dataset == "charades":
         return [("charades", main, m, s) for s in seeds for m in PROTOCOL["charades_models"]]
-    runs = [("main", main, m, s) for s in seeds for m in PROTOCOL["models"]]
-    runs += [("sweep", v, m, s) for s in seeds for v in PROTOCOL["sweep_visibilities"] if v != main
-             for m in PROTOCOL["sweep_models"]]
+    branches = [m for m in PROTOCOL["models"] if m not in ("linear", "cf", "mlad")]
+    runs = []
+    for s in seeds:
+        runs += [("main", main, m, s) for m in PROTOCOL["models"] if m not in branches or s == seeds[0]]
+        runs += [("sweep", v, m, s) for v in PROTOCOL["sweep_visibilities"] if v != main
+                 for m in PROTOCOL["sweep_models"]]
+    runs += [("main", main, m, s) for s in seeds[1:] for m in branches]
     return runs
 
 
