@@ -283,6 +283,27 @@ def dataset_root(
     return build(dataset, annotations, path, obs, max_videos)
 
 
+def annotation_folder(dataset: str) -> Path:
+    """The folder of ``dataset``'s real annotation files, for the builder's ``annotations``.
+
+    :func:`mladlib.data.fetch_annotations` when the library has it (downloads once, checks
+    SHA-256, honours ``$MLADLIB_ANNOTATIONS``); else ``$MLADLIB_ANNOTATIONS/<dataset>`` (a
+    folder like ``../shared/data``). ``FileNotFoundError`` saying what to set otherwise.
+    """
+    from . import data
+
+    spec_for(dataset)
+    fetch = getattr(data, "fetch_annotations", None)
+    if fetch is not None:
+        return Path(fetch(dataset))
+    local = os.environ.get("MLADLIB_ANNOTATIONS")
+    if not local or not (Path(local) / dataset).is_dir():
+        raise FileNotFoundError(
+            f"no annotation files for {dataset}: set MLADLIB_ANNOTATIONS to a folder holding {dataset}/"
+            f" (e.g. ../shared/data) or install a mladlib with data.fetch_annotations")
+    return Path(local) / dataset
+
+
 def spec_for(dataset: str) -> DatasetSpec:
     """The :class:`~mladlib.data.DatasetSpec` of ``dataset`` (``multithumos``/``charades``)."""
     if dataset not in SPECS:

@@ -165,3 +165,17 @@ def test_build_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
     with pytest.raises(ValueError, match="not a semireal dataset folder"):
         semireal.build("multithumos", tmp_path / "missing.json", precious)
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_annotation_folder_reads_the_environment(tmp_path: Path, monkeypatch):
+    from mladlib import data
+
+    (tmp_path / "multithumos").mkdir()
+    monkeypatch.setenv("MLADLIB_ANNOTATIONS", str(tmp_path))
+    if not hasattr(data, "fetch_annotations"):
+        assert semireal.annotation_folder("multithumos") == tmp_path / "multithumos"
+        monkeypatch.delenv("MLADLIB_ANNOTATIONS")
+        with pytest.raises(FileNotFoundError, match="MLADLIB_ANNOTATIONS"):
+            semireal.annotation_folder("multithumos")
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        semireal.annotation_folder("thumos")
