@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     parser.add_argument("--stages", nargs="+", default=None, help="main, sweep or charades (default: all of "
                         "the dataset's)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these of the protocol's seeds (to split "
+                        "the protocol's runs across processes; each writes its own --out)")
     parser.add_argument("--smoke", action="store_true", help="1 step per run, CF and MLAD, record in the temp "
                         "folder, no number printed: checks the script (embedded data unless --annotations)")
     args = parser.parse_args(argv)
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = planned_runs(args.dataset)
         if args.stages:
             runs = [r for r in runs if r[0] in args.stages]
+        if args.seeds:
+            runs = [r for r in runs if r[3] in args.seeds]
 
     record: dict[str, Any] = {}
     if out.is_file():

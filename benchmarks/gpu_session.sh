@@ -9,7 +9,7 @@ OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
 DRY=0; [ "${1:-}" = "--dry" ] && DRY=1
 PY=${PYTHON:-python3}
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" MLADLIB_PROGRESS=0 MLADLIB_CACHE="$OUT/cache"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" MLADLIB_PROGRESS=0 MLADLIB_CACHE="${MLADLIB_CACHE:-/tmp/mladlib_cache}"
 step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, report the status
   local name=$1 limit=$2; shift 2
   echo "=== $name (limit ${limit}s): $*"
