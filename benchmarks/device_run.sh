@@ -24,5 +24,8 @@ for s in 0 1 2; do
 done
 taskset -c 0-6 bash benchmarks/gpu_session.sh
 echo "=== benchmarks done at $(date +%T); semi-real runs go on until the limit"
-sleep "${SEMIREAL_EXTRA_S:-60}"
+# the semi-real runs use the rest of the time, until TOTAL_S after the start
+sleep $(( ${TOTAL_S:-480} - SECONDS > 0 ? ${TOTAL_S:-480} - SECONDS : 0 ))
 for f in "$OUT"/semireal/*.log; do echo "--- $f"; tail -n 3 "$f"; done
+# the tool brings back a few files only: one archive of the records and logs
+tar -C "$OUT" -czf "$OUT/semireal.tar.gz" semireal && rm -rf "$OUT/semireal"
