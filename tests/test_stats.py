@@ -65,7 +65,8 @@ def test_statistics_match_a_slow_reference(folder):
     assert data.dropped_segments == 1  # video d's reversed segment
     assert data.splits == {"train": ["a", "d"], "test": ["b", "c"]}
     labels = data.labels()
-    kept = {v: {**e, "actions": [a for a in e["actions"] if a[2] >= a[1]]} for v, e in VIDEOS.items()}
+    kept = {v: {**e, "actions": [a for a in e["actions"] if a[2] >= a[1]]}
+            for v, e in VIDEOS.items()}
     ref = [reference_labels(kept[v]) for v in VIDEOS]
     for y, r in zip(labels, ref):
         np.testing.assert_array_equal(y, r)

@@ -41,7 +41,8 @@ def num_features(duration: float, fps: float = FEATURES_PER_SECOND) -> int:
 
 
 def label_videos(
-    annotations: Mapping[str, VideoRecord], spec: DatasetSpec, video_ids: Sequence[str] | None = None,
+    annotations: Mapping[str, VideoRecord], spec: DatasetSpec,
+    video_ids: Sequence[str] | None = None,
     fps: float = FEATURES_PER_SECOND, strict: bool = False,
 ) -> dict[str, np.ndarray]:
     """``video_id -> (n_k, C)`` uint8 frame labels of ``video_ids`` (default: all), with
@@ -50,8 +51,8 @@ def label_videos(
     missing = [v for v in ids if v not in annotations]
     if missing:
         raise KeyError(f"videos not in the annotations: {missing[:5]}")
-    return {v: frame_labels(annotations[v], num_features(annotations[v].duration, fps), spec, strict)
-            for v in ids}
+    return {v: frame_labels(annotations[v], num_features(annotations[v].duration, fps), spec,
+                            strict) for v in ids}
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class SplitStats:
 
 
 def split_statistics(records: Sequence[VideoRecord], labels: Sequence[np.ndarray]) -> SplitStats:
-    """:class:`SplitStats` of ``records`` with their frame labels ``labels`` (one ``(n_k, C)`` each)."""
+    """:class:`SplitStats` of ``records`` and their frame labels (one ``(n_k, C)`` each)."""
     if len(records) != len(labels) or not records:
         raise ValueError(f"need one label array per video and at least one video, got "
                          f"{len(records)} videos and {len(labels)} label arrays")
@@ -124,7 +125,7 @@ def _stacked(arrays: Sequence[np.ndarray]) -> sparse.csr_matrix:
 
 
 def pair_counts(labels: Sequence[np.ndarray]) -> np.ndarray:
-    """``(C, C)`` int64: frames where ``i`` and ``j`` are both present (diagonal: frames with ``i``)."""
+    """``(C, C)`` int64: frames with both ``i`` and ``j`` (diagonal: frames with ``i``)."""
     Y = _stacked(labels)
     return np.asarray((Y.T @ Y).todense(), dtype=np.int64)
 
@@ -210,7 +211,8 @@ class AnnotationSet:
 def read_annotation_folder(root: str | os.PathLike, spec: DatasetSpec) -> AnnotationSet:
     """The labels of a dataset folder (``annotations.json``, ``train_list.txt``,
     ``test_list.txt``, optional ``classes.txt``), e.g. what :func:`fetch_annotations` returns.
-    Segments that end before they start are dropped and counted (no warning). A split list naming a video that the annotations lack is an error naming both files."""
+    Segments that end before they start are dropped and counted (no warning). A split
+    list naming a video that the annotations lack is an error naming both files."""
     root = Path(root)
     if (root / "classes.txt").is_file() and spec.class_names is None:
         spec = spec.with_class_names(read_class_names(root / "classes.txt", spec))
