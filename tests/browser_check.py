@@ -209,7 +209,8 @@ def broken_links(site: Path, pages: list[str] | None = None) -> list[Problem]:
             if site not in target.parents and target != site:
                 problems.append(Problem("link", page, f"{href} leaves the site"))
             elif not target.is_file():
-                problems.append(Problem("link", page, f"{href}: no file {target.relative_to(site)}"))
+                missing = target.relative_to(site)
+                problems.append(Problem("link", page, f"{href}: no file {missing}"))
             elif parts.fragment and target.suffix == ".html":
                 if unquote(parts.fragment) not in _parse(target).ids:
                     problems.append(Problem("link", page, f"{href}: no anchor "
@@ -349,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         print(problem)
     counts = {k: sum(p.kind == k for p in problems) for k in ("math", "image", "link",
                                                                "overflow", "page")}
-    print(f"{len(html_pages(args.site))} pages: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+    print(f"{len(html_pages(args.site))} pages: {summary}")
     return 1 if problems else 0
 
 

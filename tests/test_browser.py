@@ -32,7 +32,8 @@ MATHJAX = ('<script>MathJax = {{}};</script><script defer src="https://cdn.jsdel
            'mathjax@3/es5/tex-mml-chtml.js"></script>').format()
 # A 1x1 PNG.
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5f5c2d40000000049454e44ae426082")
+                    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5f5c2d4"
+                    "0000000049454e44ae426082")
 
 
 def _site(tmp_path: Path, pages: dict[str, str]) -> Path:
@@ -48,17 +49,21 @@ def _site(tmp_path: Path, pages: dict[str, str]) -> Path:
 
 GOOD = """<section id="fine">
 <p>A link to <a href="other.html#there">the other page</a> and <a href="#fine">here</a>.</p>
-<div class="math notranslate nohighlight">\\[ f_{t,c} = \\mathrm{ReLU}(W_c^T x_t + b_c) \\tag{1} \\]</div>
+<div class="math notranslate nohighlight">
+\\[ f_{t,c} = \\mathrm{ReLU}(W_c^T x_t + b_c) \\tag{1} \\]</div>
 <img src="ok.png" alt="a picture"><div class="highlight"><pre>print("short line")</pre></div>
 </section>"""
 OTHER = '<section id="there"><p>The other page.</p></section>'
 # One defect of each kind the browser sees, each in its own section.
 BAD = """<section id="math"><div class="math notranslate nohighlight">
 \\[\\begin{split}a &= b\\\\ c &= d \\tag{10}\\end{split}\\]</div></section>
-<section id="literal"><mjx-merror data-mjx-error="planted error"><span>x</span></mjx-merror></section>
+<section id="literal">
+<mjx-merror data-mjx-error="planted error"><span>x</span></mjx-merror></section>
 <section id="image"><img src="missing.png" alt="gone"></section>
-<section id="overflow"><div class="highlight"><pre>""" + "x = 1  # " + "y" * 150 + """</pre></div></section>
-<section id="link"><a href="nowhere.html">a broken link</a> <a href="ok.html#nothere">an anchor</a></section>"""
+<section id="overflow">
+<div class="highlight"><pre>""" + "x = 1  # " + "y" * 150 + """</pre></div></section>
+<section id="link">
+<a href="nowhere.html">a broken link</a> <a href="ok.html#nothere">an anchor</a></section>"""
 
 
 # --- without a browser ---------------------------------------------------------------------
@@ -136,8 +141,9 @@ def test_rendered_book(tmp_path):
         site = Path(given)
     else:
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "jupyter-book"), "build", str(bc.REPO), "--path-output",
-             str(tmp_path), "-W", "-n", "--keep-going"], capture_output=True, text=True)
+            [str(Path(sys.executable).parent / "jupyter-book"), "build", str(bc.REPO),
+             "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
+            capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         site = tmp_path / "_build" / "html"
     problems = bc.check_site(site, CHROMIUM)
