@@ -19,6 +19,7 @@ from mladlib.models import (
     load_official_checkpoint,
 )
 from mladlib.utils import seed_everything
+from mladlib.train.scale_probe import frame_accuracy
 
 B, T, C, F_DIM, H = 2, 12, 5, 16, 8
 
@@ -467,44 +468,23 @@ def test_a_misspelt_option_is_an_error_naming_it():
 # ------------------------------------------------------ input-scale robustness (issue 16 §3)
 
 
-def _planted_task(scale: float, n: int = 48, T_len: int = 24, seed: int = 0):
-    """Class c is on at step t when feature c is positive; features ~ scale * N(0, 1)."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, T_len, F_DIM, generator=gen)
-    y = (x[..., :C] > 0).float()
-    return x * scale, y
-
-
-def _frame_accuracy(scale: float, positional_scale, steps: int = 40) -> float:
-    seed_everything(0)
-    model = MLAD(C, F_DIM, hidden_dim=H, num_layers=1, dropout=0.0, attention_dropout=0.0,
-                 positional_scale=positional_scale, implementation="fast")
-    x, y = _planted_task(scale)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
-    model.train()
-    for step in range(steps):
-        batch = slice(8 * (step % 6), 8 * (step % 6) + 8)
-        out = model(x[batch])
-        loss = F.binary_cross_entropy_with_logits(out.logits, y[batch]) + F.binary_cross_entropy_with_logits(
-            out.initial_logits, y[batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    x_test, y_test = _planted_task(scale, n=16, seed=1)
-    with torch.no_grad():
-        return ((model(x_test).logits > 0).float() == y_test).float().mean().item()
-
-
 @pytest.mark.parametrize("scale", [0.01, 1.0, 100.0])
 def test_auto_positional_scale_learns_at_every_feature_scale(scale):
-    assert _frame_accuracy(scale, "auto") > 0.8, scale
+    assert frame_accuracy(scale, "auto") > 0.8, scale
 
 
 def test_positions_at_amplitude_one_drown_small_features():
     """The trap of issue 16 §3: positions of amplitude 1 beside features of scale 0.01."""
-    trapped = _frame_accuracy(0.01, 1.0)
-    assert trapped < 0.65 and trapped < _frame_accuracy(0.01, "auto") - 0.15, trapped
+    trapped = frame_accuracy(0.01, 1.0)
+    assert trapped < 0.65 and trapped < frame_accuracy(0.01, "auto") - 0.15, trapped
+
+
+def test_the_scale_probe_leaves_the_random_streams_as_found():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    frame_accuracy(1.0, "auto", adam_steps=1)
+    torch.testing.assert_close(torch.rand(3), expected)
 
 
 def test_running_rms_is_a_buffer_that_follows_the_features_and_round_trips(tmp_path):
