@@ -3,7 +3,7 @@
 Trains, with the book's ``synthetic`` preset and one change at a time, on every seed (each
 seed draws a new dataset *and* a new initialisation, as in ``bench_synth.py``):
 
-* table 3: MLAD with L = 1, 2, 3, 4 layers (and the preset's own L);
+* table 3: MLAD with L = 1, 2, 3, 4, 5 layers (the paper's own setting is L = 5);
 * table 4: MLAD trained on fixed-length windows (``variable_length=False``) against the
   preset's variable lengths, each then evaluated with windows of T/4, T/2, 3T/4 and T steps;
 * table 5: the CF baseline, CB only, TB only and MLAD;
@@ -21,6 +21,12 @@ numbers beside these). Usage::
 
     python benchmarks/bench_ablations.py [--seeds 0 1 2] [--out benchmarks/results/ablations.json]
     python benchmarks/bench_ablations.py --quick --out /tmp/ablations_quick.json   # 2 epochs, seed 0: tests the script
+    python benchmarks/bench_ablations.py --runs mlad-L5    # add/replace runs in the existing file
+
+``--runs`` trains only the named runs (on the file's seeds) and merges them into the existing
+``--out`` file, which must have been produced for the same preset, epochs and datasets; the
+file's ``updates`` list records each such merge (command, date, machine, runs), since the
+merged runs may come from another machine than the rest.
 """
 
 from __future__ import annotations
@@ -45,9 +51,7 @@ from mladlib.utils import atomic_path, cpu_name
 DEFAULT_OUT = Path(__file__).parent / "results" / "ablations.json"
 QUICK_OUT = Path(tempfile.gettempdir()) / "mladlib_ablations_quick.json"
 QUICK_EPOCHS = 2
-TABLE3_LAYERS = (1, 2, 3, 4)
-
-
+TABLE3_LAYERS = (1, 2, 3, 4, 5)
 
 
 def run_specs(preset_layers: int) -> dict[str, dict[str, Any]]:
@@ -89,19 +93,28 @@ def learned_alphas(result: RunResult) -> list[float] | None:
     return [float(torch.sigmoid(layer.alpha_logit.detach())) for layer in layers]
 
 
-def run(seeds: list[int], quick: bool = False, log=print) -> dict:
-    """Train (or load) every run on every seed; return per-run lists aligned with ``seeds``."""
+def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None = None) -> dict:
+    """Train (or load) every run (or the runs named in ``only``) on every seed.
+
+    Returns run name -> record of per-seed lists aligned with ``seeds``.
+    """
     base = make_config("synthetic")
     window = base.window
     lengths = eval_lengths(window)
     specs = run_specs(base.num_layers)
+    if only is not None:
+        unknown = sorted(set(only) - set(specs))
+        if unknown:
+            raise ValueError(f"unknown run name(s) {unknown}; known: {sorted(specs)}")
+        specs = {name: spec for name, spec in specs.items() if name in only}
     records: dict[str, dict[str, Any]] = {
         name: {**spec, "frame_map": [], "ac0": [], "ac20": [], "alpha": [], "best_epoch": [], "seconds": [],
                "train_seconds": [], "config_key": []}
         for name, spec in specs.items()
     }
     for name in ("mlad", "mlad-fixed-length"):
-        records[name]["eval_length"] = {str(t): [] for t in lengths}
+        if name in records:
+                records[name]["eval_length"] = {str(t): [] for t in lengths}
     for seed in seeds:
         test = None
         for name, spec in specs.items():
@@ -173,11 +186,58 @@ def format_tables(records: dict, layout: dict[str, list[tuple[str, str]]], lengt
     return "\n".join(out)
 
 
+def machine_line(base) -> str:
+    """CPU, threads and versions, for the results file."""
+    return (f"{cpu_name()}, {base.num_threads or torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def merge_runs(args: argparse.Namespace, out: Path, lengths: list[int]) -> int:
+    """Train ``args.runs`` on the seeds of the existing ``out`` file and merge them into it."""
+    if not out.exists():
+        raise SystemExit(f"--runs merges into an existing file; {out} does not exist")
+    content = json.loads(out.read_text())
+    base = make_config("synthetic")
+    preset = base.to_dict()
+    seeds = content["seeds"]
+    if args.seeds is not None and list(args.seeds) != seeds:
+        raise SystemExit(f"--runs uses the seeds of {out} ({seeds}), got --seeds {args.seeds}")
+    if bool(content["quick"]) != args.quick:
+        raise SystemExit(f"{out} has quick={content['quick']}; pass --quick accordingly")
+    stale = [k for k in content["preset"] if content["preset"][k] != preset[k]]
+    datasets = {str(s): synth.fingerprint(synth.sized_config(base.synthetic_size, s))
+                for s in seeds}
+    if stale or datasets != content["datasets"] or content["eval_lengths"] != lengths:
+        raise SystemExit(f"{out} was produced for another preset ({stale}) or dataset recipe: "
+                         "re-run the whole sweep instead of merging")
+    started = time.perf_counter()
+    records = run(seeds, quick=args.quick, only=args.runs)
+    content["runs"].update(records)
+    layout = tables(base.num_layers)
+    content["tables"] = {key: [[label, name] for label, name in rows]
+                         for key, rows in layout.items()}
+    command = "python benchmarks/bench_ablations.py --runs " + " ".join(args.runs)
+    content.setdefault("updates", []).append({
+        "command": command, "date": str(date.today()), "machine": machine_line(base),
+        "runs": list(records), "seconds": time.perf_counter() - started})
+    missing = sorted({name for rows in layout.values() for _, name in rows} - set(content["runs"]))
+    if missing:
+        print(f"note: {out} still lacks runs {missing}; add them with --runs")
+    else:
+        print(format_tables(content["runs"], layout, lengths, seeds))
+    with atomic_path(out, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(content, indent=1))
+    print(f"merged {list(records)} into {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 1 2 (0 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_EPOCHS} epochs per run, seed 0 only: checks the script, not the results")
+    parser.add_argument("--runs", nargs="+", default=None, metavar="NAME",
+                        help="train only these runs and merge them into the existing --out file")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"default: {DEFAULT_OUT} ({QUICK_OUT} with --quick)")
     args = parser.parse_args(argv)
@@ -190,11 +250,12 @@ def main(argv: list[str] | None = None) -> int:
 
     base = make_config("synthetic")
     lengths = eval_lengths(base.window)
+    if args.runs is not None:
+        return merge_runs(args, out, lengths)
     started = time.perf_counter()
     records = run(seeds, quick=args.quick)
     layout = tables(base.num_layers)
-    machine = (f"{cpu_name()}, {base.num_threads or torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-               f"Python {platform.python_version()}")
+    machine = machine_line(base)
     command = "python benchmarks/bench_ablations.py --seeds " + " ".join(map(str, seeds))
     if args.quick:
         command += " --quick"
