@@ -90,6 +90,7 @@ class Case:
     device: str = "cpu"
     repeats: int = 3
     note: str = ""
+    implementation: str = "fast"  # MLAD's code path: "reference" (textbook) | "fast" (CPU tricks)
 
 
 @dataclass
@@ -122,7 +123,8 @@ class Result:
         """The GEMM FLOPs the row's code path runs: merged projections on the explicit
         one-head attention path (eager CPU training with attention dropout)."""
         c = self.case
-        merged = c.model != "naive" and c.device == "cpu" and not c.compile and c.attention_dropout > 0
+        merged = (c.model != "naive" and c.implementation == "fast" and c.device == "cpu" and not c.compile
+                  and c.attention_dropout > 0)
         return self._flops(merged)
 
     def _flops(self, merged: bool) -> float:
@@ -138,9 +140,10 @@ def build_model(case: Case) -> torch.nn.Module:
     if case.model == "naive":  # its attention dropout is tied to the dropout, 0.1
         return PublicLayoutMLAD(case.C, case.F, case.H, case.L, max_len=case.T)
     if case.model == "full":
-        return FullAttentionBaseline(case.C, case.F, case.H, case.L, attention_dropout=case.attention_dropout)
+        return FullAttentionBaseline(case.C, case.F, case.H, case.L, attention_dropout=case.attention_dropout,
+                                     implementation=case.implementation)
     return MLAD(case.C, case.F, case.H, case.L, attention_dropout=case.attention_dropout,
-                attention_out_relu=True, alpha_branch="tb")
+                attention_out_relu=True, alpha_branch="tb", implementation=case.implementation)
 
 
 def make_step(case: Case, model: torch.nn.Module):
@@ -386,14 +389,17 @@ def plan(args: argparse.Namespace) -> tuple[list[Case], list[tuple[Case, int, in
         for B in batches:
             common = dict(data=data, B=B, device=device, repeats=repeats, optimizer=args.optimizer, **size, **base)
             cases.append(Case("naive", **common))
-            if fp32:
-                cases.append(Case("mlad", **common))
-            if bf16:
-                cases.append(Case("mlad", dtype="bf16", **common))
+            for implementation in ("reference", "fast"):  # side by side, same layout as the public code
+                if fp32:
+                    cases.append(Case("mlad", implementation=implementation, **common))
+                if bf16:
+                    cases.append(Case("mlad", dtype="bf16", implementation=implementation, **common))
                 if device == "cuda":
                     cases.append(Case("mlad", dtype="bf16", attention="math", **common))
             if args.compile and (device == "cpu" or (B == max(batches) and data == next(iter(configs)))):
-                cases.append(Case("mlad", dtype="bf16" if bf16 else "fp32", compile=True, **common))
+                for implementation in ("reference", "fast"):
+                    cases.append(Case("mlad", dtype="bf16" if bf16 else "fp32", compile=True,
+                                      implementation=implementation, **common))
     # the CT x CT baseline, one layer, first configuration: explicit vs fused attention
     data, size = next(iter(configs.items()))
     full = dict(data=data, B=1, device=device, repeats=repeats, optimizer=args.optimizer, **{**size, **base, "L": 1})
@@ -422,7 +428,7 @@ HEADER = ["model", "data", "B", "T", "dtype", "attention", "ms/step", "ms/window
 def row(result: Result, naive: dict[tuple, Result]) -> list[str]:
     """A table row; the three CPU-time columns are blank on CUDA."""
     c = result.case
-    kind = {"mlad": "MLAD", "naive": "naive (public layout)", "full": f"CT x CT, L={c.L}"}[c.model]
+    kind = {"mlad": f"MLAD {c.implementation}", "naive": "naive (public layout)", "full": f"CT x CT, L={c.L}"}[c.model]
     if c.compile:
         kind += ", compiled"
     attention = "-" if c.model == "naive" else c.attention

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cpu":
-        keep_freed_memory()  # as the trainer does on CPU
+        keep_freed_memory()  # as `python -m mladlib train --keep-freed-memory` does
     on_cpu = args.device == "cpu"
     if args.windows is None and on_cpu:
         args.windows = 128

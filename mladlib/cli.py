@@ -1,11 +1,13 @@
 """Command line: ``python -m mladlib <command> [options]``.
 
 Commands: ``synth`` (write the embedded dataset), ``train``, ``evaluate`` (a checkpoint
-on a split), ``predict`` (scores of one feature file), ``smoke`` (every model once).
+on a split), ``predict`` (scores of one feature file), ``smoke`` (every model once), ``fetch`` (the
+public annotation files of MultiTHUMOS/Charades).
 ``python -m mladlib train`` alone trains MLAD on the embedded dataset and prints its
-test results. Bad paths and options end with one ``error: ...`` line and exit status 2;
-a diverging run (NaN loss) exits with 1; a run stopped by SIGINT/SIGTERM writes a
-checkpoint and exits with 130/143.
+test results. Bad paths and options end with one ``error: ...`` line and exit status 2
+(outputs are checked before the work; an output that is one of the inputs is refused);
+a diverging run (NaN loss) exits with 1; a file that cannot be written (disk full) with 3;
+a run stopped by SIGINT/SIGTERM writes a checkpoint and exits with 130/143.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import torch
 
 from .models import MODEL_LABELS, MODEL_VARIANTS, build_model, count_parameters
 from .utils import atomic_path, seed_everything
+from .validate import (WriteError, check_finite, check_outputs, check_real_dtype, input_file, open_fraction,
+                       positive_int, seed_value)
 
-EXIT_USAGE, EXIT_DIVERGED = 2, 1
+EXIT_USAGE, EXIT_DIVERGED, EXIT_WRITE = 2, 1, 3
 DESCRIPTION = """MLAD (CVPR 2021): train, evaluate and apply multi-label temporal action localization models.
 
   python -m mladlib train                      MLAD on the embedded dataset, then its test results
@@ -34,6 +38,7 @@ DESCRIPTION = """MLAD (CVPR 2021): train, evaluate and apply multi-label tempora
   torchrun --nproc_per_node=4 -m mladlib train ...   one process per GPU (DistributedDataParallel)
 
 Exit status: 0 done; 1 the loss became NaN or infinite; 2 a bad option, path or file;
+3 a file could not be written (disk full, file size limit): a run keeps its last good checkpoint;
 130/143 stopped by SIGINT/SIGTERM after writing a checkpoint (continue with train --resume)."""
 
 
@@ -91,7 +96,8 @@ def _add_data_options(parser: argparse.ArgumentParser, for_training: bool) -> No
     _add = functools.partial(_add_option, show_default=for_training)
     _add(g, "--dataset", "dataset", "dataset preset and class conventions", choices=DATASETS)
     _add(g, "--size", "synthetic_size", "size of the embedded dataset", choices=sorted(SIZES))
-    _add(g, "--synth-seed", "synthetic_seed", "seed of the embedded dataset", type=int)
+    _add(g, "--synth-seed", "synthetic_seed", "seed of the embedded dataset", type=seed_value,
+         metavar="N")
     _add(g, "--root", "root", "dataset folder: annotations.json, features.h5 or features/, "
          "train_list.txt, test_list.txt, classes.txt", metavar="DIR")
     _add(g, "--annotations", "annotations", "annotation JSON (MultiTHUMOS/Charades layout)", metavar="PATH")
@@ -121,6 +127,24 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--num-heads", "num_heads", "attention heads", type=int)
     _add(g, "--dropout", "dropout", "dropout", type=float)
     _add(g, "--attention-dropout", "attention_dropout", "dropout on attention weights (default: --dropout)", type=float)
+    _add(g, "--input-dropout", "input_dropout", "dropout on the features after the positional encoding", type=float)
+    _add(g, "--ff-dim", "ff_dim", "width of the feed-forward block (default: H)", type=int)
+    _add(g, "--alpha", "alpha", "eq. 6's a: 'learned' or a fixed number in [0, 1]", type=_learned_or_float)
+    _add(g, "--alpha-branch", "alpha_branch", "the branch a weights (the public code: tb)", choices=("cb", "tb"))
+    _add(g, "--branches", "branches", "the MLAD branches to keep (default: the model's)", nargs="+",
+         choices=("cb", "tb"))
+    _add(g, "--positional-encoding", "positional_encoding", "add sinusoidal positions to the features",
+         action=argparse.BooleanOptionalAction)
+    _add(g, "--positional-scale", "positional_scale", "amplitude of the positions: 'auto' (the features' "
+         "running RMS) or a number (1: the public code)", type=_auto_or_float)
+    _add(g, "--attention-out-relu", "attention_out_relu", "ReLU after the attention's output projection "
+         "(the public code)", action=argparse.BooleanOptionalAction)
+    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: its CPU speed path "
+         "(same function); auto: fast on CPU, reference elsewhere", choices=("auto", "reference", "fast"))
+    g.add_argument("--recipe", choices=("public",), default=None,
+                   help="public: the public release's training settings (dropout 0.2 with input dropout, ReLU "
+                        "after the output projection, alpha on TB, positions at amplitude 1, Adam 1e-3, weight "
+                        "decay 1e-6, batch 16 x 4 accumulated); options given beside it override it")
     g = parser.add_argument_group("training windows")
     _add(g, "--window", "window", "T, window length in feature steps", type=int)
     _add(g, "--variable-length", "variable_length", "draw each batch's length from {s, 2s, ..., T} "
@@ -148,7 +172,7 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--threshold", "threshold", "score threshold of the thresholded metrics", type=float)
     _add(g, "--taus", "taus", "taus of the action-conditional metrics", type=int, nargs="+")
     g = parser.add_argument_group("run")
-    _add(g, "--seed", "seed", "seed of everything random", type=int)
+    _add(g, "--seed", "seed", "seed of everything random", type=seed_value, metavar="N")
     _add(g, "--device", "device", "auto (CUDA if present), cpu, cuda, cuda:N")
     _add(g, "--amp", "amp", "autocast: auto (bf16 on CUDA), bf16, off", choices=("auto", "bf16", "off"))
     _add(g, "--compile", "compile", "torch.compile the model", action=argparse.BooleanOptionalAction)
@@ -163,6 +187,27 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
          "in all", type=int)
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal; MLADLIB_PROGRESS=0 turns them off)")
+    g.add_argument("--keep-freed-memory", action="store_true",
+                   help="tune glibc malloc to keep freed buffers mapped (about 10%% faster CPU steps at the "
+                        "MultiTHUMOS size; the process keeps its peak memory; mladlib.utils.keep_freed_memory)")
+
+
+def _learned_or_float(text: str) -> str | float:
+    if text == "learned":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'learned' or a number, got {text!r}") from None
+
+
+def _auto_or_float(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {text!r}") from None
 
 
 _PATH_FIELDS = ("root", "annotations", "classes", "train_list", "test_list", "run_dir")
@@ -230,11 +275,30 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_semireal(args: argparse.Namespace) -> int:
+    from . import semireal
+
+    obs = semireal.ObservationModel(visibility=args.visibility, spread=args.spread, rho=args.rho,
+                                    feature_dim=args.feature_dim, seed=args.seed)
+    root = semireal.build(args.dataset, args.annotations, args.out, obs, args.max_videos)
+    meta = json.loads((root / "semireal.json").read_text())
+    print(f"semi-real {args.dataset}: {meta['videos']['training']} train + {meta['videos']['testing']} test "
+          f"videos, real frame labels, simulated {args.feature_dim}-d features (visibility {args.visibility})")
+    print(root)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import EXIT_CODES, RESUMABLE, load_checkpoint, make_config, train
 
     given = _config_options(args)
+    if args.keep_freed_memory:
+        from .utils import keep_freed_memory
+
+        keep_freed_memory()
     if args.resume is not None:
+        if args.recipe is not None:
+            raise ValueError("--recipe cannot change when resuming; the checkpoint's settings apply")
         fixed = sorted(set(given) - set(RESUMABLE))
         if fixed:
             raise ValueError(f"{', '.join(_flag(f) for f in fixed)} cannot change when resuming; "
@@ -244,7 +308,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         dataset = given.pop("dataset", "synthetic")
         given.setdefault("run_dir", "auto")
-        result = train(make_config(dataset, **given), progress=args.progress, log=_say)
+        result = train(make_config(dataset, recipe=args.recipe, **given), progress=args.progress, log=_say)
     if result.stopped in EXIT_CODES:
         return EXIT_CODES[result.stopped]
     if result.completed:
@@ -260,6 +324,7 @@ def _load_for_inference(args: argparse.Namespace):
     from .models import load_official_checkpoint
     from .train import load_model
 
+    input_file(args.checkpoint, "checkpoint")
     if args.official:
         return load_official_checkpoint(args.checkpoint, num_heads=args.num_heads), None
     return load_model(args.checkpoint)
@@ -289,6 +354,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         config = make_config(dataset, **given)
     else:
         config = config.replace(**given)
+    _check_evaluate_outputs(args, config)
     context, device = setup_distributed(args.device)
     try:
         dataset = load_splits(config, (args.split,))[args.split]
@@ -314,24 +380,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_evaluate_outputs(args: argparse.Namespace, config) -> None:
+    """``--out``/``--json`` writable and none of the run's inputs, before any evaluation."""
+    from .train.datasets import input_paths
+
+    check_outputs({"--out": args.out, "--json": args.json}, [args.checkpoint, *input_paths(config)])
+
+
 def _read_feature_file(path: Path, video: str | None) -> tuple[str, np.ndarray]:
     """``(video id, features (T, D) float32)`` of a ``.npy`` array or one video of an HDF5 store."""
     import h5py
 
     from .data import HDF5FeatureStore
 
-    if not path.is_file():
-        raise FileNotFoundError(f"feature file {path} does not exist")
+    input_file(path, "feature file")
     if path.suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise ValueError(f"cannot read feature file {path}: {error}") from None
+        check_real_dtype(array.dtype, f"feature file {path}")
         if array.ndim == 4 and array.shape[1:3] == (1, 1):
             array = array.reshape(array.shape[0], array.shape[3])
         if array.ndim != 2 or len(array) == 0:
             raise ValueError(f"feature file {path}: expected shape (T, D) or (T, 1, 1, D), got {array.shape}")
-        return video or path.stem, np.ascontiguousarray(array, dtype=np.float32)
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        check_finite(array, f"feature file {path}")
+        return video or path.stem, array
     if not h5py.is_hdf5(path):
         raise ValueError(f"feature file {path} is neither a .npy array nor an HDF5 file")
     store = HDF5FeatureStore(path)
@@ -341,9 +416,11 @@ def _read_feature_file(path: Path, video: str | None) -> tuple[str, np.ndarray]:
             raise ValueError(f"{path} holds {len(ids)} videos; name one with --video (e.g. {ids[0]!r})")
         video = ids[0]
     try:
-        return video, store.read(video)
+        features = store.read(video)
     finally:
         store.close()
+    check_finite(features, f"video {video!r} in feature file {path}")
+    return video, features
 
 
 def _class_names(config, num_classes: int) -> list[str]:
@@ -353,7 +430,7 @@ def _class_names(config, num_classes: int) -> list[str]:
         from .train import dataset_spec
 
         try:
-            if config.dataset == "synthetic":
+            if config.dataset == "synthetic" and config.classes is None:
                 names = synth.synthetic_spec(config.synthetic_size).class_names
             else:
                 names = dataset_spec(config).class_names
@@ -364,11 +441,14 @@ def _class_names(config, num_classes: int) -> list[str]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .data import sliding_window_scores
+    from .train.distributed import resolve_device
 
+    device = resolve_device(args.device)  # the check train and evaluate make
+    if args.out is not None and Path(args.out).suffix != ".npy":
+        raise ValueError(f"--out must name a .npy file, got {args.out}")
+    check_outputs({"--out": args.out}, [args.checkpoint, args.features])
     model, config = _load_for_inference(args)
     video, features = _read_feature_file(Path(args.features), args.video)
-    device = torch.device(args.device) if args.device != "auto" else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
     window = args.window or _window_limit(model, config.window if config is not None and config.window else 128)
     scores = sliding_window_scores(model.to(device), features, window, args.stride, args.batch_size, device,
                                    _autocast(args.amp, device))  # (T, C)
@@ -383,8 +463,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{names[c][:27]:<28}{peak[c]:>7.3f}{at:>9}{above:>14}")
     if args.out is not None:
         out = Path(args.out)
-        if out.suffix != ".npy":
-            raise ValueError(f"--out must name a .npy file, got {out}")
         with atomic_path(out, suffix=".npy") as tmp:
             np.save(tmp, scores)
         print(f"scores (T, C) float32: {out}")
@@ -404,10 +482,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="default", choices=("default", "tiny", "multithumos"),
                    help="default: 320/80 videos, 128-d (trains in about a minute); tiny: 12/6 videos for tests; "
                         "multithumos: 200/213 videos of about 650 steps, 2048-d (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="N",
+                   help="generator seed (default: %(default)s)")
     p.add_argument("--out", metavar="DIR", help="folder to write (default: the cache, $MLADLIB_CACHE or "
                    "~/.cache/mladlib)")
     p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser("semireal", help="real frame labels with simulated features",
+                            description="Write a dataset folder whose labels are the real frame labels of "
+                                        "MultiTHUMOS or Charades and whose features are simulated from them "
+                                        "(see mladlib.semireal).")
+    p.add_argument("--dataset", required=True, choices=("multithumos", "charades"),
+                   help="whose real frame labels to use (class-id conventions follow it)")
+    p.add_argument("--annotations", required=True, metavar="PATH",
+                   help="the annotation JSON, or a folder holding it with its split lists and classes.txt")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (an earlier semireal folder there is "
+                   "replaced; any other existing folder is refused)")
+    p.add_argument("--visibility", type=float, default=2.0, help="median per-class signal-to-noise ratio "
+                   "(default: %(default)s)")
+    p.add_argument("--spread", type=float, default=3.0, help="classes' visibility ranges over "
+                   "[v/spread, v*spread] (default: %(default)s)")
+    p.add_argument("--rho", type=float, default=0.5, help="AR(1) coefficient of the noise over time "
+                   "(default: %(default)s)")
+    p.add_argument("--feature-dim", type=int, default=64, help="feature size D (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="directions, visibilities, noise (default: %(default)s)")
+    p.add_argument("--max-videos", type=int, help="keep the first N videos of each split list")
+    p.set_defaults(func=cmd_semireal)
 
     p = commands.add_parser(
         "train", help="train a model, then evaluate it on the test split",
@@ -430,12 +530,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "(or, with --official, a checkpoint of the public MLAD release)")
         p.add_argument("--official", action="store_true", help="the checkpoint is in the public MLAD release's "
                        "layout (needs --dataset and data options for evaluate)")
-        p.add_argument("--num-heads", type=int, default=1, help="attention heads of an --official checkpoint "
+        p.add_argument("--num-heads", type=positive_int, default=1, metavar="N",
+                       help="attention heads of an --official checkpoint "
                        "(default: %(default)s)")
-        p.add_argument("--window", type=int, help="window length T (default: the run's, or the checkpoint's "
+        p.add_argument("--window", type=positive_int, metavar="N",
+                       help="window length T (default: the run's, or the checkpoint's "
                        "positional table, else 128)")
-        p.add_argument("--stride", type=int, help="stride of the sliding windows (default: window // 2)")
-        p.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: %(default)s)")
+        p.add_argument("--stride", type=positive_int, metavar="N",
+                       help="stride of the sliding windows (default: window // 2)")
+        p.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
+                       help="windows per batch (default: %(default)s)")
         p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
         p.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
                        help="autocast: auto (bf16 on CUDA), bf16, off (default: %(default)s)")
@@ -447,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", metavar="PATH", help="write the metrics to this JSON file")
             p.add_argument("--taus", type=int, nargs="+", help="taus of the action-conditional metrics "
                            "(default: the run's, 0 20)")
-            p.add_argument("--threshold", type=float, help="score threshold (default: the run's, 0.5)")
+            p.add_argument("--threshold", type=open_fraction, metavar="X",
+                           help="score threshold in (0, 1) (default: the run's, 0.5)")
             _add_data_options(p, for_training=False)
             p.set_defaults(func=cmd_evaluate)
         else:
@@ -455,34 +560,57 @@ def build_parser() -> argparse.ArgumentParser:
                            help="one video's features: FILE.npy (T, D), or an HDF5 file (pick the video with --video)")
             p.add_argument("--video", help="video id inside an HDF5 feature file")
             p.add_argument("--out", metavar="FILE.npy", help="write the scores (T, C) float32 here")
-            p.add_argument("--top", type=int, default=5, help="classes to list (default: %(default)s)")
+            p.add_argument("--top", type=positive_int, default=5, metavar="N",
+                           help="classes to list (default: %(default)s)")
             p.set_defaults(func=cmd_predict)
 
     p = commands.add_parser("smoke", help="run every model variant once on random features",
                             description="Build every model variant and run one forward/backward pass.")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random features (default: %(default)s)")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="N",
+                   help="seed of the random features (default: %(default)s)")
     p.set_defaults(func=cmd_smoke)
+
+    from .data.fetch import add_fetch_parser
+
+    add_fetch_parser(commands)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .train import NonFiniteLossError
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning about the user's data as one ``warning: ...`` line on stderr, without
+    the source file and line that Python's default adds."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file, flush=True)
 
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    previous_show, warnings.showwarning = warnings.showwarning, _one_line_warning
+    parser = build_parser()
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of every error")
+    debug = False
     try:
+        args = parser.parse_args(argv)
+        debug = args.debug
         return args.func(args)
     except BrokenPipeError:  # output piped into e.g. head, which stopped reading
         sys.stdout = open(os.devnull, "w")
         return 141
-    except NonFiniteLossError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except (ValueError, OSError) as error:  # our bad-input errors, FileNotFoundError included
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C, or one while importing: no traceback
         print("aborted", file=sys.stderr)
         return 130
+    except Exception as error:
+        from .train import NonFiniteLossError
+
+        if debug or not isinstance(error, (ValueError, OSError, NonFiniteLossError)):
+            raise  # a bug (or --debug): its traceback is wanted
+        print(f"error: {error}", file=sys.stderr)
+        if isinstance(error, NonFiniteLossError):
+            return EXIT_DIVERGED
+        # a full disk is not a bad option; FileNotFoundError and our ValueErrors are
+        return EXIT_WRITE if isinstance(error, WriteError) else EXIT_USAGE
+    finally:
+        warnings.showwarning = previous_show
 
 
 if __name__ == "__main__":

@@ -433,6 +433,9 @@ def dataset_root(size: str = "default", seed: int = 0, root: str | Path | None =
     if (path / "config.json").exists():
         _refresh_dependencies(path)
         return path
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        # never replace what the caller put there (write_layout swaps the whole folder)
+        raise ValueError(f"{path} exists and is not an embedded dataset (no config.json); choose a new folder")
     return write_layout(generate(cfg), path, cfg)
 
 

@@ -18,6 +18,7 @@ def seed_everything(seed: int, deterministic: bool = True, num_threads: int | No
 
     The same command then gives the same numbers on the same machine. ``num_threads``
     fixes torch's intra-op thread count (a different count changes reduction order).
+    Process-wide: :func:`preserved_global_state` undoes it (the trainer does, after a run).
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -32,6 +33,53 @@ def seed_everything(seed: int, deterministic: bool = True, num_threads: int | No
         # allocate is written before it is read, so that pass is pure cost (10% of a step).
         torch.utils.deterministic.fill_uninitialized_memory = False
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def capture_global_state() -> dict:
+    """The process-wide settings that :func:`seed_everything` and a training run change:
+    deterministic mode, the NaN-fill of new tensors, torch's thread count,
+    ``CUBLAS_WORKSPACE_CONFIG``, and the Python, NumPy and torch random streams (CUDA's
+    only where CUDA is already initialised: capturing must not initialise it)."""
+    state = {
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "fill_uninitialized_memory": torch.utils.deterministic.fill_uninitialized_memory,
+        "num_threads": torch.get_num_threads(),
+        "cublas_workspace": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "python_rng": random.getstate(),
+        "numpy_rng": np.random.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_global_state(state: dict) -> None:
+    """Put back what :func:`capture_global_state` recorded."""
+    torch.use_deterministic_algorithms(state["deterministic"], warn_only=state["warn_only"])
+    torch.utils.deterministic.fill_uninitialized_memory = state["fill_uninitialized_memory"]
+    if torch.get_num_threads() != state["num_threads"]:
+        torch.set_num_threads(state["num_threads"])
+    if state["cublas_workspace"] is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = state["cublas_workspace"]
+    random.setstate(state["python_rng"])
+    np.random.set_state(state["numpy_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state:
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+@contextlib.contextmanager
+def preserved_global_state() -> Iterator[None]:
+    """Run the block, then restore the settings of :func:`capture_global_state`, also on errors."""
+    state = capture_global_state()
+    try:
+        yield
+    finally:
+        restore_global_state(state)
 
 
 def default_mode(directory: bool = False) -> int:
@@ -49,20 +97,29 @@ def default_mode(directory: bool = False) -> int:
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    Readers never see a half-written file, and a failure leaves no temporary behind.
+    Readers never see a half-written file, and a failure leaves no temporary behind. An
+    ``OSError`` while writing (disk full, file size limit, no permission) becomes a
+    :class:`mladlib.validate.WriteError` naming ``path``, not the hidden temporary.
     """
+    from .validate import WriteError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    except OSError as error:
+        raise WriteError(f"cannot write {path}: {error.strerror or error}") from error
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, default_mode())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(error, OSError) and not isinstance(error, WriteError):
+            raise WriteError(f"cannot write {path}: {error.strerror or error}") from error
         raise
 
 
@@ -107,8 +164,9 @@ def keep_freed_memory() -> bool:
     (``benchmarks/README.md``). Raising the mmap threshold to glibc's maximum (32 MiB) and
     never trimming the heap keeps those pages mapped; the price is that the process's
     resident memory stays at its peak. PyTorch's CPU tuning guide makes the same point
-    with jemalloc/tcmalloc. Process-wide and irreversible: the trainer and benchmarks call
-    it on CPU runs; a no-op (False) where ``malloc`` is not glibc's. Idempotent.
+    with jemalloc/tcmalloc. Process-wide and irreversible, so nothing in mladlib calls it
+    on its own: call it yourself, or pass ``--keep-freed-memory`` to ``python -m mladlib
+    train`` or the benchmarks. A no-op (False) where ``malloc`` is not glibc's. Idempotent.
     """
     global _allocator_tuned
     if _allocator_tuned is None:

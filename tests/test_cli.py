@@ -248,7 +248,7 @@ def test_mistakes_with_a_checkpoint(pipeline, capsys, tmp_path):
 def test_every_option_is_explained(capsys):
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(commands.choices) == {"synth", "train", "evaluate", "predict", "smoke"}
+    assert {"synth", "train", "evaluate", "predict", "smoke", "fetch"} <= set(commands.choices)
     for name, sub in commands.choices.items():
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings} has no help"
@@ -274,3 +274,35 @@ def test_train_without_options_is_mlad_on_the_embedded_dataset(monkeypatch, caps
     assert code == 2 and "recorded" in err
     assert seen["config"] == make_config("synthetic", run_dir="auto")
     assert seen["config"].model == "mlad" and seen["config"].dataset == "synthetic"
+
+
+def test_model_options_and_the_public_recipe_reach_the_config(monkeypatch, capsys):
+    import mladlib.train as train_package
+
+    seen = {}
+
+    def record(config, **kwargs):
+        seen["config"] = config
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(train_package, "train", record)
+    code, _, err = run_cli(["train", "--ff-dim", "64", "--alpha", "0.25", "--branches", "tb",
+                            "--no-positional-encoding", "--attention-out-relu", "--alpha-branch", "tb",
+                            "--positional-scale", "0.5", "--implementation", "reference",
+                            "--input-dropout", "0.1"], capsys)
+    assert code == 2 and "recorded" in err
+    c = seen["config"]
+    assert (c.ff_dim, c.alpha, c.branches, c.positional_encoding, c.attention_out_relu, c.alpha_branch,
+            c.positional_scale, c.implementation, c.input_dropout) == (
+        64, 0.25, ("tb",), False, True, "tb", 0.5, "reference", 0.1)
+    run_cli(["train", "--recipe", "public", "--lr", "0.002"], capsys)
+    c = seen["config"]
+    assert c.input_dropout == 0.2 and c.attention_out_relu and c.alpha_branch == "tb" and c.lr == 0.002
+    code, _, err = run_cli(["train", "--alpha", "often"], capsys)
+    assert code == 2 and "expected 'learned' or a number" in err
+
+
+def test_debug_shows_the_traceback(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "evaluate", "--checkpoint", "missing.pt"])

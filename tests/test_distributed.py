@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 def worker_config(run_dir: Path, **overrides):
     """2 epochs of 12 batches on the tiny dataset; no dropout, so one process can replay the run."""
     settings = dict(synthetic_size="tiny", hidden_dim=16, num_layers=1, window=16, batch_size=4, epochs=2,
-                    windows_per_epoch=48, dropout=0.0, num_threads=1, device="cpu", run_dir=str(run_dir))
+                    windows_per_epoch=48, dropout=0.0, num_threads=1, device="cpu", run_dir=str(run_dir),
+                    positional_scale=1.0)  # "auto" keeps a running RMS per rank: no bitwise replay
     return make_config("synthetic", **{**settings, **overrides})
 
 

@@ -165,7 +165,7 @@ def test_overfits_a_tiny_fixed_batch(name):
     model = small(name).train()
     x = torch.randn(4, T, F_DIM)
     y = (torch.rand(4, T, C) < 0.3).float()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
 
     def loss_fn():
         out = model(x)
@@ -299,7 +299,7 @@ def test_linear_and_full_baselines_are_what_they_claim():
 
 from mladlib.models.dropout import LEVELS, dropout, keep_mask, quantized_drop_rate  # noqa: E402
 from mladlib.models.flops import full_attention_train_flops, mlad_train_flops  # noqa: E402
-from mladlib.models.layers import AttentionBlock  # noqa: E402
+from mladlib.models.fast import AttentionBlock  # noqa: E402  (the fast path's block)
 
 
 def test_keep_mask_rate_is_exact_to_the_quantization():
@@ -438,7 +438,8 @@ def test_mlad_layer_merges_with_eq6_weights():
 def test_analytic_flops_match_torch_flop_counter(name):
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = small(name, attention_dropout=0.1).train()  # explicit attention: every GEMM is an aten op
+    # the fast path's explicit attention: every GEMM is an aten op
+    model = small(name, attention_dropout=0.1, implementation="fast").train()
     with FlopCounterMode(display=False) as counter:
         out = model(torch.randn(B, T, F_DIM))
         (out.logits.sum() + out.initial_logits.sum()).backward()
@@ -447,3 +448,106 @@ def test_analytic_flops_match_torch_flop_counter(name):
     assert counter.get_total_flops() == count(B, T, C, F_DIM, H, 2, merged=True)
     assert count(B, T, C, F_DIM, H, 2, merged=True) < count(B, T, C, F_DIM, H, 2)
     assert mlad_train_flops(4, 128, 65, 2048, 128, 5) == 280_570_101_760  # the docstring's MultiTHUMOS figure
+
+
+# ------------------------------------------------------------- strict options (issue 15)
+
+
+def test_a_misspelt_option_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="hiden_dim"):
+        build_model("mlad", C, F_DIM, hiden_dim=64)
+    # an option another variant takes is ignored, so one configuration builds every variant
+    assert isinstance(build_model("linear", C, F_DIM, hidden_dim=64, num_layers=3), LinearBaseline)
+    with pytest.raises(ValueError, match="positional_scale"):
+        MLAD(C, F_DIM, positional_scale=0.0)
+    with pytest.raises(ValueError, match="input_dropout"):
+        MLAD(C, F_DIM, input_dropout=1.0)
+
+
+# ------------------------------------------------------ input-scale robustness (issue 16 §3)
+
+
+def _planted_task(scale: float, n: int = 48, T_len: int = 24, seed: int = 0):
+    """Class c is on at step t when feature c is positive; features ~ scale * N(0, 1)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, T_len, F_DIM, generator=gen)
+    y = (x[..., :C] > 0).float()
+    return x * scale, y
+
+
+def _frame_accuracy(scale: float, positional_scale, steps: int = 40) -> float:
+    seed_everything(0)
+    model = MLAD(C, F_DIM, hidden_dim=H, num_layers=1, dropout=0.0, attention_dropout=0.0,
+                 positional_scale=positional_scale, implementation="fast")
+    x, y = _planted_task(scale)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
+    model.train()
+    for step in range(steps):
+        batch = slice(8 * (step % 6), 8 * (step % 6) + 8)
+        out = model(x[batch])
+        loss = F.binary_cross_entropy_with_logits(out.logits, y[batch]) + F.binary_cross_entropy_with_logits(
+            out.initial_logits, y[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    x_test, y_test = _planted_task(scale, n=16, seed=1)
+    with torch.no_grad():
+        return ((model(x_test).logits > 0).float() == y_test).float().mean().item()
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 100.0])
+def test_auto_positional_scale_learns_at_every_feature_scale(scale):
+    assert _frame_accuracy(scale, "auto") > 0.8, scale
+
+
+def test_positions_at_amplitude_one_drown_small_features():
+    """The trap of issue 16 §3: positions of amplitude 1 beside features of scale 0.01."""
+    trapped = _frame_accuracy(0.01, 1.0)
+    assert trapped < 0.65 and trapped < _frame_accuracy(0.01, "auto") - 0.15, trapped
+
+
+def test_running_rms_is_a_buffer_that_follows_the_features_and_round_trips(tmp_path):
+    model = MLAD(C, F_DIM, hidden_dim=H, num_layers=1, implementation="fast").train()
+    pe = model.positional_encoding
+    assert float(pe.amplitude()) == 1.0  # untrained: the public behaviour
+    x = 0.05 * torch.randn(4, T, F_DIM)
+    mask = torch.ones(4, T, dtype=torch.bool)
+    mask[:, T // 2:] = False
+    x[:, T // 2:] = 1000.0  # padded steps must not count
+    model(x, mask)
+    rms = x[:, : T // 2].square().mean().sqrt().item()
+    assert float(pe.amplitude()) == pytest.approx(rms, rel=1e-4)
+    torch.testing.assert_close(pe.eval()(x[:, :3]), x[:, :3] / rms + pe.table(3, x), rtol=1e-4, atol=1e-4)
+    model.train()
+    model.eval()
+    before = float(pe.amplitude())
+    model(torch.randn(2, T, F_DIM))
+    assert float(pe.amplitude()) == before  # eval never updates it
+    path = tmp_path / "m.pt"
+    torch.save(model.state_dict(), path)
+    again = MLAD(C, F_DIM, hidden_dim=H, num_layers=1)  # the reference path loads it too
+    again.load_state_dict(torch.load(path, weights_only=True))
+    again.eval()
+    probe = 0.05 * torch.randn(2, T, F_DIM)
+    torch.testing.assert_close(again(probe).logits, model(probe).logits, rtol=1e-5, atol=1e-5)
+    assert float(again.positional_encoding.amplitude()) == before
+
+
+def test_official_checkpoints_keep_amplitude_one(tmp_path):
+    reference = PublicLayoutMLAD(C, F_DIM, hidden_dim=H, num_layers=1, max_len=T).eval()
+    torch.save({"state_dict": reference.state_dict()}, tmp_path / "r.pt")
+    model = load_official_checkpoint(tmp_path / "r.pt")
+    assert model.positional_encoding.scale == 1.0
+    x = 0.01 * torch.randn(B, T, F_DIM)  # small features: "auto" would change the function
+    torch.testing.assert_close(model(x).logits, reference(x)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_positional_table_never_reallocates_and_serves_long_inputs():
+    model = small("tb")
+    pe = model.positional_encoding
+    table = pe.pe
+    long_x = torch.randn(1, 600, F_DIM)  # beyond the cached table
+    model(long_x)
+    assert pe.pe is table
+    torch.testing.assert_close(pe.table(600, long_x)[:T], table[:T])

@@ -411,3 +411,115 @@ def test_results_are_plain_python():
     pickle.dumps(result.history)
     json.dumps(result.test_metrics)
     assert "f-mAP" in result.table() and "tau = 20" in result.table()
+
+
+# --- no hidden side effects (issue 15) -----------------------------------------------------
+
+
+def _global_settings() -> dict:
+    from mladlib.utils import capture_global_state
+
+    state = capture_global_state()
+    for key in ("torch_rng", "cuda_rng"):
+        if key in state:
+            state[key] = [s.clone() for s in state[key]] if isinstance(state[key], list) else state[key].clone()
+    return state
+
+
+def _same_settings(a: dict, b: dict) -> bool:
+    plain = ("deterministic", "warn_only", "fill_uninitialized_memory", "num_threads", "cublas_workspace",
+             "python_rng")
+    return (all(a[k] == b[k] for k in plain) and torch.equal(a["torch_rng"], b["torch_rng"])
+            and all(np.array_equal(x, y) for x, y in zip(a["numpy_rng"], b["numpy_rng"])))
+
+
+def test_trainer_leaves_the_process_as_it_found_it(monkeypatch):
+    import mladlib.utils as utils
+    from mladlib.train import Trainer
+
+    tuned = []
+    monkeypatch.setattr(utils, "keep_freed_memory", lambda: tuned.append(1) or True)
+    torch.use_deterministic_algorithms(False)
+    torch.manual_seed(123)
+    before = _global_settings()
+    trainer = Trainer(tiny(epochs=1, num_threads=2, seed=7))
+    assert _same_settings(_global_settings(), before)  # construction changes nothing
+    result = trainer.fit()
+    assert result.completed
+    assert _same_settings(_global_settings(), before)  # nor does training
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert tuned == []  # malloc is tuned only when asked
+
+
+def test_trainer_restores_the_settings_when_fit_fails(monkeypatch):
+    from mladlib.train import Trainer
+
+    before = _global_settings()
+    trainer = Trainer(tiny(epochs=1, num_threads=2))
+
+    def broken(*args, **kwargs):
+        assert torch.are_deterministic_algorithms_enabled()  # the run's settings hold inside fit
+        raise RuntimeError("broken epoch")
+
+    monkeypatch.setattr(trainer, "_train_epoch", broken)
+    with pytest.raises(RuntimeError, match="broken epoch"):
+        trainer.fit()
+    assert _same_settings(_global_settings(), before)
+
+
+def test_trainer_with_the_caller_rng_elsewhere_trains_the_same():
+    """The run's numbers depend on its seed only, not on the caller's random streams."""
+    first = train(tiny(epochs=1))
+    torch.manual_seed(999)
+    np.random.seed(5)
+    second = train(tiny(epochs=1))
+    assert states_equal(first.model.state_dict(), second.model.state_dict())
+
+
+def test_import_leaves_malloc_and_torch_settings_alone():
+    import subprocess
+    import sys
+
+    code = ("import torch; d = torch.are_deterministic_algorithms_enabled(); n = torch.get_num_threads(); "
+            "import mladlib, mladlib.utils as u; "
+            "assert not u.freed_memory_kept(); assert torch.are_deterministic_algorithms_enabled() == d; "
+            "assert torch.get_num_threads() == n; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+# --- model options from the config (issue 15) -----------------------------------------------
+
+
+def test_every_model_option_is_a_setting():
+    from mladlib.models import model_options
+    from mladlib.train.checkpoint import build_from_config
+
+    config = tiny(ff_dim=24, alpha=0.3, branches=("tb",), positional_encoding=False, attention_out_relu=True,
+                  alpha_branch="tb", positional_scale=2.0, input_dropout=0.1, implementation="reference")
+    assert set(config.model_options) <= model_options()
+    model = build_from_config(config, 4, 8)
+    layer = model.layers[0]
+    assert layer.branches == ("tb",) and layer.tb.linear1.out_features == 24 and layer.tb.out_relu
+    assert model.positional_encoding is None and model.input_dropout.p == 0.1
+    assert model.implementation == "reference"
+    again = TrainConfig.from_dict(json.loads(config.to_json()))
+    assert again == config and again.branches == ("tb",)
+    # "auto": the fast path on the CPU, the reference elsewhere
+    assert build_from_config(tiny(), 4, 8, "cpu").implementation == "fast"
+    assert build_from_config(tiny(), 4, 8, "cuda").implementation == "reference"
+
+
+def test_public_recipe_is_the_release_settings():
+    config = make_config("multithumos", recipe="public", root="/data/mt")
+    assert (config.dropout, config.input_dropout, config.attention_out_relu, config.alpha_branch) == (
+        0.2, 0.2, True, "tb")
+    assert config.positional_scale == 1.0 and config.lr == 1e-3 and config.weight_decay == 1e-6
+    assert make_config("multithumos", recipe="public", root="/data/mt", dropout=0.3).dropout == 0.3
+    with pytest.raises(ValueError, match="recipe"):
+        make_config("synthetic", recipe="private")
+    with pytest.raises(ValueError, match="positional_scale"):
+        tiny(positional_scale=-1.0)
+    with pytest.raises(ValueError, match="implementation"):
+        tiny(implementation="quick")

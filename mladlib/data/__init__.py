@@ -13,6 +13,7 @@ Typical use::
 
 from .annotations import VideoRecord, read_annotations, read_split, split_validation, videos_in_subset
 from .dataset import VideoDataset
+from .fetch import ANNOTATIONS_ENV, ChecksumError, fetch_annotations
 from .features import (
     ConcatFeatureStore,
     FeatureStore,
@@ -43,4 +44,5 @@ __all__ = [
     "WindowSampler", "WindowDataset", "WindowBatch", "collate_windows", "window_loader",
     "sliding_window_scores", "predict_dataset", "window_starts", "check_model_fits",
     "save_predictions", "load_predictions",
+    "fetch_annotations", "ANNOTATIONS_ENV", "ChecksumError",
 ]

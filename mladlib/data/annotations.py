@@ -66,25 +66,51 @@ def read_annotations(path: str | os.PathLike, spec: DatasetSpec) -> dict[str, Vi
     """Every video of an annotation file, in file order.
 
     Class ids are shifted by ``spec.class_id_base`` into 0-based label columns. Segments
-    that end before they start are dropped, with one warning giving their count. Raises
-    ``ValueError`` naming the file (unreadable or ill-formed JSON) or the video (class id
-    outside the spec, duration missing or <= 0, malformed action).
+    that end before they start are dropped, with one warning giving their count; segments
+    wholly outside their video (starting at or after its duration, or ending before 0)
+    are kept but label no frame, with one warning naming the videos. Raises ``ValueError``
+    naming the file (unreadable or ill-formed JSON, a video id or field listed twice, most
+    segments past their video's end: times in frames, not seconds) or the video (class id
+    outside the spec, with a hint when the ids look 1-based or 0-based against the spec;
+    duration missing or <= 0; malformed action).
     """
     path = Path(path)
+    duplicates: list[str] = []
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # json keeps the last of two equal keys without a word; a video listed twice is a mistake
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj:
+                duplicates.append(key)
+            obj[key] = value
+        return obj
+
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            data = json.load(f, object_pairs_hook=no_duplicates)
     except FileNotFoundError:
         raise FileNotFoundError(f"annotation file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"annotation file {path} is a directory, not a file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"cannot read annotation file {path}: {error}") from error
     if not isinstance(data, dict) or not data:
         raise ValueError(f"annotation file {path} must hold a non-empty JSON object of videos")
+    if duplicates:
+        key = duplicates[0]
+        what = f"video {key!r} is listed" if key in data else f"field {key!r} appears"
+        raise ValueError(f"annotation file {path}: {what} twice in one object (JSON would keep only the last)")
 
     records: dict[str, VideoRecord] = {}
     reversed_segments: list[str] = []
+    # every class id of the file, for the hint when an id is out of range (0- vs 1-based)
+    file_ids = {a[0] for e in data.values() if isinstance(e, dict) and isinstance(e.get("actions"), list)
+                for a in e["actions"]
+                if isinstance(a, (list, tuple)) and a and isinstance(a[0], (int, float))}
     for video_id, entry in data.items():
-        records[video_id] = _parse_video(path, video_id, entry, spec, reversed_segments)
+        records[video_id] = _parse_video(path, video_id, entry, spec, reversed_segments, file_ids)
+    _check_segments_inside(path, records)
     if reversed_segments:
         videos = sorted(set(reversed_segments))
         warnings.warn(
@@ -95,7 +121,43 @@ def read_annotations(path: str | os.PathLike, spec: DatasetSpec) -> dict[str, Vi
     return records
 
 
-def _parse_video(path: Path, video_id: str, entry: Any, spec: DatasetSpec, reversed_segments: list[str]) -> VideoRecord:
+def _check_segments_inside(path: Path, records: Mapping[str, VideoRecord]) -> None:
+    """Warn about segments wholly outside their video; refuse a file where most segments
+    start past their video's end (its times are frame numbers, not seconds)."""
+    outside: list[str] = []
+    past_end = total = 0
+    for video_id, record in records.items():
+        starts, ends = record.actions[:, 1], record.actions[:, 2]
+        after = starts >= record.duration
+        total += len(starts)
+        past_end += int(after.sum())
+        outside.extend([video_id] * int((after | (ends < 0)).sum()))
+    if total and past_end > total / 2:
+        raise ValueError(
+            f"annotation file {path}: {past_end} of {total} segments start after their video's end; the times "
+            "look like frame numbers, but the layout wants seconds (divide by the video's frame rate)")
+    if outside:
+        videos = list(dict.fromkeys(outside))
+        warnings.warn(
+            f"{path}: {len(outside)} segment(s) lie wholly outside their video and label no frame "
+            f"(videos {', '.join(videos[:5])}{', ...' if len(videos) > 5 else ''})",
+            stacklevel=3,
+        )
+
+
+def _id_hint(class_id: float, spec: DatasetSpec, ids: Any) -> str:
+    """Why a class id may be out of range: the file counts classes from the other base."""
+    if spec.class_id_base == 0 and class_id == spec.num_classes:
+        zero = "" if 0 in ids else ", and no id 0 is used"
+        return (f"; the ids look 1-based (id {spec.num_classes} = C{zero}) but {spec.name} counts from 0: "
+                "shift them by -1 or use a 1-based dataset")
+    if spec.class_id_base == 1 and class_id == 0:
+        return f"; the ids look 0-based but {spec.name} counts from 1: shift them by +1"
+    return ""
+
+
+def _parse_video(path: Path, video_id: str, entry: Any, spec: DatasetSpec, reversed_segments: list[str],
+                 file_ids: Any = ()) -> VideoRecord:
     where = f"annotation file {path}, video {video_id!r}"
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: expected an object with 'duration' and 'actions', got {type(entry).__name__}")
@@ -122,6 +184,7 @@ def _parse_video(path: Path, video_id: str, entry: Any, spec: DatasetSpec, rever
             raise ValueError(
                 f"{where}: class id {class_id} is outside {spec.name}'s ids "
                 f"{spec.class_ids.start}..{spec.class_ids.stop - 1}"
+                + _id_hint(class_id, spec, file_ids)
             )
         if end < start:
             reversed_segments.append(video_id)

@@ -13,6 +13,7 @@ from .annotations import VideoRecord, read_annotations, read_split, videos_in_su
 from .features import FeatureStore, open_feature_store
 from .labels import frame_labels
 from .spec import DatasetSpec, read_class_names
+from ..validate import check_finite as _check_finite
 
 #: ``from_folder``'s split names -> (split list file, annotation ``subset`` value).
 SPLITS = {"train": ("train_list.txt", "training"), "test": ("test_list.txt", "testing")}
@@ -27,6 +28,10 @@ class VideoDataset:
     store's size, and builds every video's frame labels (cheap: kilobytes per video).
     ``in_memory=True`` also reads every video's features once, so later reads cost no I/O.
     ``strict`` picks the label bounds (see :func:`~mladlib.data.frame_labels`).
+    ``check_finite`` (default) reads every video once at construction and refuses NaN or
+    infinite features with a ``ValueError`` naming the video and the store (one pass over
+    the features; with ``in_memory`` it is free): a bad value is then found before
+    training, not when a training window happens to cover it.
     """
 
     def __init__(
@@ -37,6 +42,7 @@ class VideoDataset:
         video_ids: Sequence[str],
         strict: bool = False,
         in_memory: bool = False,
+        check_finite: bool = True,
     ) -> None:
         if not isinstance(annotations, Mapping):
             annotations = read_annotations(annotations, spec)
@@ -66,8 +72,15 @@ class VideoDataset:
         self.frame_counts = np.array([t for t, _ in shapes], dtype=np.int64)
         self._labels = [frame_labels(r, int(t), spec, strict) for r, t in zip(self.records, self.frame_counts)]
         self._features: list[np.ndarray] | None = None
-        if in_memory:
-            self._features = [self.store.read(v) for v in self.video_ids]
+        if in_memory or check_finite:
+            loaded = []
+            for v in self.video_ids:
+                x = self.store.read(v)
+                if check_finite:
+                    _check_finite(x, f"video {v!r} in the feature store {self.store.location}")
+                if in_memory:
+                    loaded.append(x)
+            self._features = loaded if in_memory else None
         # DataLoader workers fork from this process: leave no open file for them to inherit
         self.store.close()
 

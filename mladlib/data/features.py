@@ -23,6 +23,13 @@ from typing import Sequence
 import h5py
 import numpy as np
 
+from ..validate import check_real_dtype
+
+#: What h5py raises on a damaged file: OSError mostly, RuntimeError for some damaged
+#: metadata (object headers, B-trees), KeyError for a damaged link table, ValueError
+#: (UnicodeDecodeError included) for a damaged name or datatype message.
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+
 
 class VideoNotFoundError(KeyError, ValueError):
     """A video asked of a feature store that does not hold it (both a KeyError and a ValueError)."""
@@ -118,7 +125,7 @@ class HDF5FeatureStore(FeatureStore):
         if self._handle is None or self._pid != os.getpid():
             try:
                 self._handle = h5py.File(self.path, "r")
-            except OSError as error:
+            except _H5_ERRORS as error:
                 raise ValueError(f"cannot open feature file {self.path}: {error}") from error
             self._pid = os.getpid()
         return self._handle
@@ -137,23 +144,35 @@ class HDF5FeatureStore(FeatureStore):
     def video_ids(self) -> list[str]:
         if self._ids is None:
             f = self._file()
-            self._ids = [key for key in f.keys() if isinstance(f.get(key), h5py.Dataset)]
+            try:
+                self._ids = [key for key in f.keys() if isinstance(f.get(key), h5py.Dataset)]
+            except _H5_ERRORS as error:
+                raise ValueError(f"cannot list the videos of feature file {self.path} (damaged?): {error}") from None
         return list(self._ids)
 
     def shape(self, video_id: str) -> tuple[int, int]:
         if video_id not in self._shapes:
-            dataset = self._file().get(video_id) if isinstance(video_id, str) and "/" not in video_id else None
-            if not isinstance(dataset, h5py.Dataset):
+            f = self._file()
+            try:
+                dataset = f.get(video_id) if isinstance(video_id, str) and "/" not in video_id else None
+                stored = dataset.shape if isinstance(dataset, h5py.Dataset) else None
+                dtype = dataset.dtype if stored is not None else None
+            except _H5_ERRORS as error:
+                raise ValueError(f"cannot read video {video_id!r} of feature file {self.path} (damaged?): "
+                                 f"{error}") from None
+            if stored is None:
                 raise self._missing(video_id)
-            self._shapes[video_id] = _frames_of(dataset.shape, video_id, self.location)
+            check_real_dtype(dtype, f"video {video_id!r} in {self.location}")
+            self._shapes[video_id] = _frames_of(stored, video_id, self.location)
         return self._shapes[video_id]
 
     def read(self, video_id: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         num_frames, dim = self.shape(video_id)
         stop = _check_range(video_id, num_frames, start, stop)
+        f = self._file()
         try:
-            block = self._file()[video_id][start:stop]  # reads only these steps
-        except OSError as error:
+            block = f[video_id][start:stop]  # reads only these steps
+        except _H5_ERRORS as error:
             raise ValueError(f"cannot read video {video_id!r} from {self.path}: {error}") from error
         return np.ascontiguousarray(block.reshape(stop - start, dim), dtype=np.float32)
 
@@ -187,11 +206,14 @@ class NpyFolderStore(FeatureStore):
 
     def shape(self, video_id: str) -> tuple[int, int]:
         if video_id not in self._shapes:
-            self._shapes[video_id] = _frames_of(self._load(video_id).shape, video_id, self.location)
+            array = self._load(video_id)
+            check_real_dtype(array.dtype, f"feature file {self.folder / (video_id + '.npy')}")
+            self._shapes[video_id] = _frames_of(array.shape, video_id, self.location)
         return self._shapes[video_id]
 
     def read(self, video_id: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         array = self._load(video_id)
+        check_real_dtype(array.dtype, f"feature file {self.folder / (video_id + '.npy')}")
         num_frames, dim = _frames_of(array.shape, video_id, self.location)
         stop = _check_range(video_id, num_frames, start, stop)
         return np.ascontiguousarray(array[start:stop].reshape(stop - start, dim), dtype=np.float32)

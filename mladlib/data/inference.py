@@ -214,5 +214,5 @@ def load_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
                     raise ValueError(f"prediction file {path}: {video_id!r} is not a (T, C) array")
                 predictions[video_id] = np.asarray(item, dtype=np.float32)
             return predictions
-    except OSError as error:
+    except (OSError, RuntimeError, KeyError, UnicodeDecodeError) as error:  # h5py on a damaged file
         raise ValueError(f"cannot read prediction file {path}: {error}") from error

@@ -79,6 +79,8 @@ def condition_mask(frames: FrameSet, tau: int, window: str = "paper") -> torch.T
     video_start = torch.repeat_interleave(offsets[:-1], lengths)  # (N,) first frame of each frame's video
     video_last = torch.repeat_interleave(offsets[1:], lengths) - 1  # (N,) last frame of each frame's video
     cls, t = positives_by_class(y)  # positive frames, sorted by class then frame
+    if cls.numel() == 0:  # no positive frame: no window opens (and no pair counts, as at tau = 0)
+        return torch.zeros_like(y)
     same_class_next = torch.cat([cls[1:] == cls[:-1], cls.new_zeros(1, dtype=torch.bool)])
     big = y.shape[0] + abs(tau) + 1
     if tau > 0:

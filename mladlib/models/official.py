@@ -3,12 +3,13 @@
 :class:`PublicLayoutMLAD` restates, naively, the module layout of the authors' public code:
 one ``nn.Linear`` per class in Python loops and hand-written softmax attention. It is the
 speed baseline of ``benchmarks/bench_model.py`` and produces state dicts in the release's
-format for tests. :func:`load_official_checkpoint` reads such a checkpoint into the fast
+format for tests. :func:`load_official_checkpoint` reads such a checkpoint into
 :class:`MLAD`, whose options express the release's quirks:
 
 * a ReLU after the attention's output projection (``attention_out_relu=True``);
 * dropout on the attention weights (``attention_dropout``; inactive in ``eval()``);
-* a stored positional table as long as the training window (``pe_max_len``);
+* a stored positional table as long as the training window (``pe_max_len``), added at
+  amplitude 1 (``positional_scale=1.0``) and followed by dropout (``input_dropout``);
 * ``sigmoid(alpha)`` weighting the *temporal* branch (``alpha_branch="tb"``), where the
   paper's eq. 6 writes alpha on the co-occurrence branch.
 """
@@ -68,12 +69,13 @@ class _PublicEncoderLayer(nn.Module):
 
 
 class _PublicPositionalEncoding(nn.Module):
-    def __init__(self, dim: int, max_len: int) -> None:
+    def __init__(self, dim: int, max_len: int, dropout: float) -> None:
         super().__init__()
+        self.dropout = nn.Dropout(dropout)
         self.register_buffer("pe", sinusoidal_table(max_len, dim)[None])  # (1, max_len, F)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.pe[:, : x.shape[1]]
+        return self.dropout(x + self.pe[:, : x.shape[1]])
 
 
 class PublicLayoutMLAD(nn.Module):
@@ -96,7 +98,7 @@ class PublicLayoutMLAD(nn.Module):
     ) -> None:
         super().__init__()
         ff_dim = hidden_dim if ff_dim is None else ff_dim
-        self.positional_encoding = _PublicPositionalEncoding(feature_dim, max_len)
+        self.positional_encoding = _PublicPositionalEncoding(feature_dim, max_len, dropout)
         self.feature_expansion = nn.ModuleList(
             nn.Sequential(nn.Linear(feature_dim, hidden_dim), nn.ReLU()) for _ in range(num_classes)
         )
@@ -129,7 +131,10 @@ def _indices(state: dict[str, Tensor], prefix: str) -> list[int]:
     return sorted({int(m.group(1)) for key in state if (m := pattern.match(key))})
 
 
-def load_official_checkpoint(path: str | Path, num_heads: int = 1, map_location: str | torch.device = "cpu") -> MLAD:
+def load_official_checkpoint(
+    path: str | Path, num_heads: int = 1, map_location: str | torch.device = "cpu", *,
+    implementation: str = "reference", dropout: float = 0.2,
+) -> MLAD:
     """Read a checkpoint of the public MLAD release into an equivalent :class:`MLAD`.
 
     The file is ``{'epoch', 'state_dict', 'optimizer'}`` (a bare state dict is accepted
@@ -137,7 +142,9 @@ def load_official_checkpoint(path: str | Path, num_heads: int = 1, map_location:
     feed-forward width and the positional table's length are read from the tensors; the
     number of heads cannot be, so pass ``num_heads`` if the release used more than one.
     Loaded with ``weights_only=True``: a checkpoint cannot run code. The model is
-    returned in ``eval()`` mode.
+    returned in ``eval()`` mode, with the release's positional amplitude (1.0) and its
+    training dropout (0.2 everywhere, the input included) for fine-tuning;
+    ``implementation`` as in :class:`MLAD`.
     """
     path = Path(path)
     try:
@@ -167,7 +174,8 @@ def load_official_checkpoint(path: str | Path, num_heads: int = 1, map_location:
     model = MLAD(
         num_classes=len(classes), feature_dim=feature_dim, hidden_dim=hidden_dim, num_layers=len(layers),
         num_heads=num_heads, ff_dim=ff_dim, positional_encoding=pe is not None, pe_max_len=pe_len,
-        attention_out_relu=True, alpha_branch="tb",
+        attention_out_relu=True, alpha_branch="tb", dropout=dropout, attention_dropout=dropout,
+        input_dropout=dropout, positional_scale=1.0, implementation=implementation,
     )
     new: dict[str, Tensor] = {}
     if pe is not None:

@@ -26,7 +26,8 @@ from torch import nn
 
 from ..models import build_model
 from ..utils import atomic_path
-from .config import TrainConfig
+from ..validate import WriteError, input_file
+from .config import TrainConfig, resolve_implementation
 
 FORMAT = "mladlib-checkpoint"
 VERSION = 1
@@ -41,7 +42,12 @@ def save_checkpoint(path: str | os.PathLike, kind: str, config: TrainConfig, mod
     payload = {"format": FORMAT, "version": VERSION, "kind": kind, "config": config.to_dict(), "model": model_state,
                **extra}
     with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as error:  # torch's stream writer: "file write failed" (disk full, ulimit -f)
+            reason = (str(error).strip().splitlines() or ["write failed"])[0]
+            raise WriteError(f"cannot write checkpoint {path} ({reason}): is the disk full, or a file "
+                             "size limit (ulimit -f) reached?") from None
     return Path(path)
 
 
@@ -53,8 +59,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
     with :func:`mladlib.models.load_official_checkpoint`) or of another kind.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    input_file(path, "checkpoint")
     if not zipfile.is_zipfile(path):  # what torch.save has written since PyTorch 1.6
         raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch checkpoint (not a zip archive)")
     try:
@@ -80,6 +85,9 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
         if kind == "training":
             raise ValueError(f"{path} holds only the best model's weights; resume from the run's last.pt")
         raise ValueError(f"{path} is a {checkpoint['kind']} checkpoint, expected a {kind} one")
+    if isinstance(checkpoint["config"], dict) and "positional_scale" not in checkpoint["config"]:
+        # written before positional_scale existed: its model added positions at amplitude 1
+        checkpoint["config"]["positional_scale"] = 1.0
     try:
         checkpoint["config"] = TrainConfig.from_dict(checkpoint["config"])
     except (TypeError, ValueError) as error:
@@ -87,9 +95,14 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
     return checkpoint
 
 
-def build_from_config(config: TrainConfig, num_classes: int, feature_dim: int) -> nn.Module:
-    """The model ``config`` describes (fresh weights)."""
-    return build_model(config.model, num_classes, feature_dim, **config.model_options)
+def build_from_config(
+    config: TrainConfig, num_classes: int, feature_dim: int, device: str | torch.device | None = None
+) -> nn.Module:
+    """The model ``config`` describes (fresh weights); ``implementation="auto"`` resolved
+    for ``device`` (None: the CPU)."""
+    options = config.model_options
+    options["implementation"] = resolve_implementation(config.implementation, device)
+    return build_model(config.model, num_classes, feature_dim, **options)
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
@@ -100,7 +113,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     sizes = checkpoint.get("model_sizes")
     if not isinstance(sizes, dict) or not {"num_classes", "feature_dim"} <= set(sizes):
         raise ValueError(f"checkpoint {path} does not record the model's sizes")
-    model = build_from_config(config, int(sizes["num_classes"]), int(sizes["feature_dim"]))
+    model = build_from_config(config, int(sizes["num_classes"]), int(sizes["feature_dim"]), map_location)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

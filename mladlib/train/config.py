@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..models import MODEL_VARIANTS
+from ..models import IMPLEMENTATIONS, MODEL_VARIANTS
 
 DATASETS = ("synthetic", "multithumos", "charades")
 AMP_MODES = ("auto", "bf16", "off")
@@ -61,6 +62,15 @@ class TrainConfig:
     num_heads: int = 1
     dropout: float = 0.1
     attention_dropout: float | None = None  # None: same as dropout
+    input_dropout: float = 0.0  # on the features after the positional encoding (public code: 0.2)
+    ff_dim: int | None = None  # None: hidden_dim
+    alpha: str | float = "learned"  # eq. 6's a: "learned" or a fixed float in [0, 1]
+    alpha_branch: str = "cb"  # the branch a weights ("tb" in the public code)
+    branches: tuple[str, ...] | None = None  # None: the variant's (both for "mlad")
+    positional_encoding: bool = True
+    positional_scale: str | float = "auto"  # "auto": the features' running RMS; 1.0: public code
+    attention_out_relu: bool = False  # ReLU after the attention's output projection (public code)
+    implementation: str = "auto"  # "reference", "fast", or "auto": fast on CPU, else reference
     # training windows
     window: int | None = None
     variable_length: bool = True
@@ -106,6 +116,8 @@ class TrainConfig:
         self.features = None if self.features is None else [str(p) for p in self.features]
         self.test_features = None if self.test_features is None else [str(p) for p in self.test_features]
         self.taus = tuple(int(t) for t in self.taus)
+        if self.branches is not None and not isinstance(self.branches, str):
+            self.branches = tuple(self.branches)
         self.validate()
 
     def validate(self) -> None:
@@ -118,6 +130,20 @@ class TrainConfig:
         need(self.dataset in DATASETS, f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         need(self.model in MODEL_VARIANTS, f"unknown model {self.model!r}; choose one of {sorted(MODEL_VARIANTS)}")
         need(self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        need(self.implementation in ("auto", *IMPLEMENTATIONS),
+             f"implementation must be one of {('auto', *IMPLEMENTATIONS)}, got {self.implementation!r}")
+        need(self.alpha_branch in ("cb", "tb"), f"alpha_branch must be 'cb' or 'tb', got {self.alpha_branch!r}")
+        need(self.alpha == "learned" or (isinstance(self.alpha, (int, float)) and not isinstance(self.alpha, bool)
+                                         and 0 <= self.alpha <= 1),
+             f"alpha must be 'learned' or a number in [0, 1], got {self.alpha!r}")
+        need(self.positional_scale == "auto" or (
+            isinstance(self.positional_scale, (int, float)) and not isinstance(self.positional_scale, bool)
+            and self.positional_scale > 0),
+             f"positional_scale must be 'auto' or a positive number, got {self.positional_scale!r}")
+        need(self.branches is None or (not isinstance(self.branches, str) and len(self.branches) > 0
+                                       and set(self.branches) <= {"cb", "tb"}),
+             f"branches must be a non-empty subset of ('cb', 'tb'), got {self.branches!r}")
+        need(self.ff_dim is None or self.ff_dim >= 1, f"ff_dim must be >= 1 (or unset), got {self.ff_dim}")
         need(self.scheduler in SCHEDULERS, f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
         for name in ("hidden_dim", "num_heads", "length_step", "batch_size", "epochs", "grad_accumulation",
                      "eval_every", "eval_batch_size"):
@@ -125,12 +151,21 @@ class TrainConfig:
         for name in ("window", "windows_per_epoch", "eval_stride", "num_threads", "stop_after_steps"):
             value = getattr(self, name)
             need(value is None or value >= 1, f"{name} must be >= 1 (or unset), got {value}")
+        for name in ("lr", "weight_decay", "grad_clip", "dropout", "attention_dropout", "initial_loss_weight",
+                     "final_loss_weight", "val_fraction", "threshold"):
+            value = getattr(self, name)
+            need(value is None or (isinstance(value, (int, float)) and math.isfinite(value)),
+                 f"{name} must be a finite number, got {value}")
+        need(isinstance(self.seed, int) and 0 <= self.seed < 2**63,
+             f"seed must be an integer in [0, 2**63), got {self.seed}")
+        need(isinstance(self.synthetic_seed, int) and 0 <= self.synthetic_seed < 2**63,
+             f"synthetic_seed must be an integer in [0, 2**63), got {self.synthetic_seed}")
         need(self.num_layers >= 0, f"num_layers must be >= 0, got {self.num_layers}")
         need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         need(self.lr > 0, f"lr must be > 0, got {self.lr}")
         need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         need(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 (or unset), got {self.grad_clip}")
-        for name in ("dropout", "attention_dropout"):
+        for name in ("dropout", "attention_dropout", "input_dropout"):
             value = getattr(self, name)
             need(value is None or 0 <= value < 1, f"{name} must be in [0, 1), got {value}")
         need(self.initial_loss_weight >= 0 and self.final_loss_weight >= 0,
@@ -152,17 +187,27 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`mladlib.models.build_model`."""
-        return {
+        """Keyword arguments for :func:`mladlib.models.build_model` (``implementation``
+        still ``"auto"`` here: see :func:`resolve_implementation`)."""
+        options = {
             "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "num_heads": self.num_heads,
             "dropout": self.dropout,
             "attention_dropout": self.dropout if self.attention_dropout is None else self.attention_dropout,
+            "input_dropout": self.input_dropout, "ff_dim": self.ff_dim, "alpha": self.alpha,
+            "alpha_branch": self.alpha_branch, "positional_encoding": self.positional_encoding,
+            "positional_scale": self.positional_scale, "attention_out_relu": self.attention_out_relu,
+            "implementation": self.implementation,
         }
+        if self.branches is not None:
+            options["branches"] = tuple(self.branches)
+        return options
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only (tuples become lists)."""
         out = dataclasses.asdict(self)
         out["taus"] = list(self.taus)
+        if self.branches is not None:
+            out["branches"] = list(self.branches)
         return out
 
     def to_json(self) -> str:
@@ -214,18 +259,44 @@ PRESETS: dict[str, dict[str, Any]] = {
 RESUMABLE = ("device", "num_workers", "num_threads", "stop_after_steps", "epochs", "eval_batch_size")
 
 
+def resolve_implementation(implementation: str, device: str | Any | None) -> str:
+    """The model implementation to run: ``"auto"`` is ``"fast"`` on the CPU (its tricks
+    were measured there) and ``"reference"`` elsewhere (on CUDA the fast path falls back to
+    the same fused kernels, and ``torch.compile`` fuses the textbook code itself)."""
+    if implementation != "auto":
+        return implementation
+    return "fast" if device is None or str(device).split(":")[0] == "cpu" else "reference"
+
+
+#: The public release's training settings (``--recipe public``; github.com/ptirupat/MLAD,
+#: src/parameters.py and src/models/v1.py): dropout 0.2 everywhere, the input included
+#: (after the positional encoding), a ReLU after the attention's output projection,
+#: alpha on the temporal branch, positions at amplitude 1, feed-forward width H, Adam at
+#: learning rate 1e-3 with weight decay 1e-6, batches of 16 accumulated over 4 steps.
+RECIPES: dict[str, dict[str, Any]] = {
+    "public": dict(
+        dropout=0.2, attention_dropout=0.2, input_dropout=0.2, attention_out_relu=True, alpha_branch="tb",
+        positional_scale=1.0, ff_dim=None, lr=1e-3, weight_decay=1e-6, batch_size=16, grad_accumulation=4,
+    ),
+}
+
+
 def make_config(dataset: str = "synthetic", **overrides: Any) -> TrainConfig:
-    """``TrainConfig`` for ``dataset`` with its preset, then ``overrides`` applied.
+    """``TrainConfig`` for ``dataset`` with its preset, then ``recipe`` (a key of
+    :data:`RECIPES`, e.g. ``recipe="public"``), then ``overrides`` applied.
 
     >>> make_config("synthetic", epochs=3).hidden_dim
     32
     """
     if dataset not in PRESETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    recipe = overrides.pop("recipe", None)
+    if recipe is not None and recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
         raise ValueError(f"unknown training settings {unknown}")
-    return TrainConfig(dataset=dataset, **{**PRESETS[dataset], **overrides})
+    return TrainConfig(dataset=dataset, **{**PRESETS[dataset], **RECIPES.get(recipe, {}), **overrides})
 
 
 def resolve_run_dir(config: TrainConfig, base: str | os.PathLike = "runs") -> Path | None:

@@ -80,15 +80,47 @@ def _sources(config: TrainConfig) -> _Sources:
                     pick(config.classes, "classes.txt"))
 
 
+def input_paths(config: TrainConfig) -> list[Path]:
+    """Every file or folder the run's dataset is read from (outputs must name none of them)."""
+    sources = _sources(config)
+    paths = [sources.annotations, *sources.train_features, *sources.test_features, sources.train_list,
+             sources.test_list, sources.classes]
+    return [p for p in paths if p is not None]
+
+
 def dataset_spec(config: TrainConfig) -> DatasetSpec:
-    """The run's :class:`~mladlib.data.DatasetSpec`, with class names when a class file is known."""
+    """The run's :class:`~mladlib.data.DatasetSpec`, with class names when a class file is known.
+
+    An explicit ``classes`` file is honoured on every dataset, the embedded one included
+    (its names replace the generator's; the count must match).
+    """
     sources = _sources(config)
     spec = sources.spec
-    if spec.class_names is None and sources.classes is not None:
+    if sources.classes is not None and (spec.class_names is None or config.classes is not None):
         spec = spec.with_class_names(data.read_class_names(sources.classes, spec))
     if config.window is not None:
         spec = spec.replace(default_window=config.window)
     return spec
+
+
+def _check_disjoint(sources: _Sources, ids, splits: tuple[str, ...]) -> None:
+    """``ValueError`` naming the lists when a test video is also a training video (the test
+    numbers would then be measured on training data)."""
+    try:
+        train_ids, test_ids = ids(sources.train_list, "training"), ids(sources.test_list, "testing")
+    except (ValueError, OSError):
+        if "test" in splits and ("train" in splits or "val" in splits):
+            raise  # both are needed: the error is the user's
+        return  # a one-split evaluation of annotations without the other subset
+    both = [v for v in test_ids if v in set(train_ids)]
+    if both:
+        def where(path: Path | None, subset: str) -> str:
+            return str(path) if path is not None else f"the annotations' {subset!r} subset"
+
+        raise ValueError(
+            f"{len(both)} test video(s) are also training videos, e.g. {both[:3]}: the test list "
+            f"({where(sources.test_list, 'testing')}) must not overlap the training list "
+            f"({where(sources.train_list, 'training')})")
 
 
 def load_splits(config: TrainConfig, splits: tuple[str, ...] = SPLIT_NAMES) -> DataSplits:
@@ -111,6 +143,7 @@ def load_splits(config: TrainConfig, splits: tuple[str, ...] = SPLIT_NAMES) -> D
         return VideoDataset(spec, annotations, [str(p) for p in features], video_ids, in_memory=in_memory)
 
     train = val = test = None
+    _check_disjoint(sources, ids, splits)
     if "train" in splits or "val" in splits:
         train_ids = ids(sources.train_list, "training")
         val_ids: list[str] = []

@@ -95,6 +95,35 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
+def check_device(device: str) -> torch.device | None:
+    """The ``torch.device`` a ``--device`` value names (None for ``"auto"``); ``ValueError``
+    naming the value when it is no device, not a CPU/CUDA one, or not present here.
+    One check for train, evaluate and predict."""
+    if device == "auto":
+        return None
+    try:
+        requested = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r} (try 'auto', 'cpu', 'cuda' or 'cuda:0')") from None
+    if requested.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported (try 'auto', 'cpu', 'cuda' or 'cuda:0')")
+    if requested.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available here")
+        if requested.index is not None and requested.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} "
+                             "CUDA device(s)")
+    return requested
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """A single process's device: ``"auto"`` is CUDA when present, else the CPU (see :func:`check_device`)."""
+    requested = check_device(device)
+    if requested is not None:
+        return requested
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def setup_distributed(device: str = "auto") -> tuple[DistributedContext, torch.device]:
     """Join the job ``torchrun`` started (if any) and pick this process's device.
 
@@ -102,13 +131,7 @@ def setup_distributed(device: str = "auto") -> tuple[DistributedContext, torch.d
     explicit ``"cpu"``/``"cuda"``/``"cuda:N"``. A process group initialized by the caller
     is used as is.
     """
-    if device != "auto":
-        try:
-            requested = torch.device(device)
-        except RuntimeError:
-            raise ValueError(f"unknown device {device!r} (try 'auto', 'cpu', 'cuda' or 'cuda:0')") from None
-        if requested.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    check_device(device)
     if dist.is_available() and dist.is_initialized():
         context = DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
     elif launched_by_torchrun():

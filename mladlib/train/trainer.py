@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Sampler
 from .. import synth
 from ..data import WindowDataset, WindowSampler, collate_windows, save_predictions
 from ..models import MODEL_LABELS, count_parameters
-from ..utils import atomic_path, keep_freed_memory, seed_everything
+from ..utils import atomic_path, capture_global_state, restore_global_state, seed_everything
 from ..models.prior import init_prior_bias
 from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import RESUMABLE, TrainConfig, make_config, resolve_run_dir
@@ -45,6 +45,7 @@ from .datasets import DataSplits, load_splits
 from .distributed import setup_distributed
 from .evaluate import evaluate, format_results
 from .loss import mlad_loss
+from .runlock import RunFolderLock, remove_stale_temporaries
 from .signals import GracefulStop
 
 STOP_AFTER_STEPS = "stop_after_steps"
@@ -150,8 +151,12 @@ class Trainer:
     checkpoint's configuration (``config``, if given, may differ only in
     :data:`~mladlib.train.config.RESUMABLE` settings). ``progress``: see
     :func:`progress_enabled`. ``log``: called with each line of progress text (rank 0).
-    After :meth:`fit`, :attr:`model` holds the last step's weights. ``config.num_threads``
-    holds for the run only; the caller's torch thread count is restored after it.
+    After :meth:`fit`, :attr:`model` holds the last step's weights.
+
+    No side effects: the settings a run needs (seeds, deterministic mode, the thread count
+    ``config.num_threads``) hold inside :meth:`fit` only. Construction and :meth:`fit` each
+    leave the process's global torch/NumPy/Python settings and random streams as they found
+    them (:func:`mladlib.utils.capture_global_state`), also when they fail.
     """
 
     def __init__(
@@ -162,20 +167,29 @@ class Trainer:
         progress: bool | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        self._threads_before = torch.get_num_threads()
+        self._caller_state = capture_global_state()
+        self.run_lock: RunFolderLock | None = None
         self.context, self.device = setup_distributed(config.device if config is not None else "auto")
-        if self.device.type == "cpu":
-            keep_freed_memory()  # about 10% of a large CPU step is re-faulting freed pages otherwise
         try:
             self._setup(config, resume, progress, log)
         except BaseException:
-            self._release()
+            self._release(setup_failed=True)
             raise
+        # the run's seeded streams and settings wait for fit(); the caller gets theirs back
+        self._run_state = capture_global_state()
+        restore_global_state(self._caller_state)
 
-    def _release(self) -> None:
-        """Leave the process as it was: the caller's thread count, no process group of ours."""
-        torch.set_num_threads(self._threads_before)
-        self.context.shutdown()
+    def _release(self, setup_failed: bool = False) -> None:
+        """Leave the process as it was: the caller's settings and random streams, no process
+        group of ours, the run folder unlocked (and removed if this run created it and wrote
+        nothing)."""
+        try:
+            restore_global_state(self._caller_state)
+            if self.run_lock is not None:
+                self.run_lock.release(remove_if_created=setup_failed)
+                self.run_lock = None
+        finally:
+            self.context.shutdown()
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -193,7 +207,7 @@ class Trainer:
         self.autocast = _autocast_dtype(config.amp, self.device)
         seed_everything(config.seed, num_threads=config.num_threads)
 
-        self.run_dir = Path(resume).parent if resume is not None else context.from_main(lambda: self._new_run_dir())
+        self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
         if self.run_dir is not None:
             self.config = config = config.replace(run_dir=str(self.run_dir))
 
@@ -211,7 +225,7 @@ class Trainer:
                              "with variable-length training (or turn variable_length off)")
         self.num_classes, self.feature_dim = train_set.num_classes, train_set.feature_dim
 
-        self.model = build_from_config(config, self.num_classes, self.feature_dim)
+        self.model = build_from_config(config, self.num_classes, self.feature_dim, self.device)
         if config.prior_bias:
             init_prior_bias(self.model, train_positive_rate(train_set))
         self.model = self.model.to(self.device)
@@ -261,6 +275,8 @@ class Trainer:
         self.elapsed_before = 0.0
         self._reset_epoch_stats()
         self.last_saved: str | None = None
+        for path in getattr(self, "_stale_removed", []):
+            self._log(f"removed {path.name}, a temporary file an interrupted checkpoint write left behind")
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -277,11 +293,24 @@ class Trainer:
                 f"cannot change epochs when resuming {path}: its {saved.scheduler} schedule depends on them")
         return given
 
-    def _new_run_dir(self) -> Path | None:
-        run_dir = resolve_run_dir(self.config)
-        if run_dir is not None and any((run_dir / name).exists() for name in ("last.pt", "best.pt")):
-            raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume "
-                             f"{run_dir / 'last.pt'} or choose another run folder")
+    def _claim_run_dir(self, resume) -> Path | None:
+        """The run folder (rank 0): locked for this run (``ValueError`` naming it when another
+        run holds it), checked to hold no other run when this one is new, and cleared of
+        temporaries a killed write left behind."""
+        run_dir = Path(resume).parent if resume is not None else resolve_run_dir(self.config)
+        if run_dir is None:
+            return None
+        self.run_lock = RunFolderLock(run_dir)
+        if resume is None:
+            if (run_dir / "last.pt").exists():
+                raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume "
+                                 f"{run_dir / 'last.pt'} or choose another run folder")
+            if (run_dir / "best.pt").exists():
+                raise ValueError(f"run folder {run_dir} holds the best.pt of an earlier run but no last.pt to "
+                                 "resume; choose another run folder (or move that best.pt away)")
+        stale = remove_stale_temporaries(run_dir, list(RUN_FILES.values()))
+        if stale:
+            self._stale_removed = stale
         return run_dir
 
     def _restore(self, checkpoint: dict) -> None:
@@ -375,6 +404,8 @@ class Trainer:
     def fit(self) -> RunResult:
         """Train until ``config.epochs`` (or a stop), then evaluate the best model on the test split."""
         config, context = self.config, self.context
+        self._caller_state = capture_global_state()
+        restore_global_state(self._run_state)
         self.session_start = time.perf_counter()
         try:
             with GracefulStop(announce=context.is_main) as stop:
@@ -511,6 +542,9 @@ class Trainer:
         }
         improved = False
         if self.splits.val is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
+            # the epoch's training is saved before validation: a failure there loses no training
+            # (a resumed run finds the epoch's batches done and validates)
+            self._save_training_checkpoint()
             metrics = self._evaluate(self.model, "val", standard=False)
             value = metrics["frame_map"]
             entry["val_frame_map"] = value
@@ -555,7 +589,7 @@ class Trainer:
         if self.best_state is None:  # no validation split: the last epoch is the model
             self.best_epoch, self.best_state = self.epoch, _cpu_state(self.model)
             self._save_best(self.best_state, None)
-        best = build_from_config(self.config, self.num_classes, self.feature_dim)
+        best = build_from_config(self.config, self.num_classes, self.feature_dim, self.device)
         best.load_state_dict(self.best_state)
         best = best.to(self.device).eval()
         metrics, predictions = self._evaluate(best, "test", standard=True, return_predictions=True)

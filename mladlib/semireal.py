@@ -1,0 +1,311 @@
+"""Semi-real data: the real frame labels of MultiTHUMOS or Charades, simulated features.
+
+Why it exists: the dependencies the paper's claim is about (which actions co-occur, which
+follow which, how long they last) live in the labels, and the public annotation files can
+be read anywhere; the I3D features that go with them are several GB. This builder keeps
+the real labels and replaces the features by a simulated observation of those labels, so
+a model's gain from modelling dependencies can be measured on a structure nobody designed.
+
+Observation model (all randomness from one seed). Each class ``c`` gets a direction
+``u_c``, a random unit vector of R^D, and a visibility ``s_c = v * r_c``: ``v`` is the one
+sweep parameter (``visibility``, the median) and ``r_c`` is log-uniform on
+``[1/spread, spread]`` (default spread 3), drawn once per class. The feature of step
+``t`` is ``x_t = sum_c y[t, c] * s_c * u_c + n_t``: the sum over the classes present at
+that step (the real frame labels ``y``, 3 steps per second, the inclusive rule of
+:func:`mladlib.data.frame_labels`) of their scaled directions, plus Gaussian noise ``n_t``
+with unit variance in every dimension, correlated over time as a stationary AR(1) process
+with coefficient ``rho`` (default 0.5: neighbouring I3D features see overlapping clips).
+So ``s_c`` is the signal-to-noise ratio of the best linear single-step detector of class
+``c`` when it is alone, and the features' per-dimension scale is about 1. The model
+knows nothing about co-occurrence or temporal order: a step's signal depends on that
+step's labels only, and the noise is drawn independently of the labels (per video, from
+the seed and the video id), so every dependency a model can exploit comes from the labels.
+
+Usage::
+
+    python -m mladlib semireal --dataset multithumos --annotations ../shared/data/multithumos \\
+        --out /tmp/mt-semireal --visibility 2 --seed 0
+    root = semireal.dataset_root("multithumos", annotations, ObservationModel(visibility=2))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .data import CHARADES, MULTITHUMOS, DatasetSpec, VideoRecord, frame_labels, read_annotations, read_split
+from .data.spec import read_class_names
+from .utils import default_mode
+
+#: Bump when the observation model or the folder layout changes (cached folders are keyed by it).
+BUILDER_VERSION = 1
+SPECS = {"multithumos": MULTITHUMOS, "charades": CHARADES}
+
+
+@dataclass(frozen=True)
+class ObservationModel:
+    """How features are simulated from labels (see the module docstring).
+
+    ``visibility``: median per-class signal-to-noise ratio ``v``; ``spread``: classes range
+    over ``[v / spread, v * spread]`` (log-uniform); ``rho``: AR(1) coefficient of the noise
+    over time; ``feature_dim``: D; ``seed``: directions, visibilities and noise.
+    """
+
+    visibility: float = 2.0
+    spread: float = 3.0
+    rho: float = 0.5
+    feature_dim: int = 64
+    features_per_second: float = 3.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.visibility) and self.visibility >= 0):
+            raise ValueError(f"visibility must be a finite number >= 0, got {self.visibility}")
+        if not (np.isfinite(self.spread) and self.spread >= 1):
+            raise ValueError(f"spread must be >= 1, got {self.spread}")
+        if not 0 <= self.rho < 1:
+            raise ValueError(f"rho must be in [0, 1), got {self.rho}")
+        if int(self.feature_dim) != self.feature_dim or self.feature_dim < 1:
+            raise ValueError(f"feature_dim must be an integer >= 1, got {self.feature_dim}")
+        if not self.features_per_second > 0:
+            raise ValueError(f"features_per_second must be > 0, got {self.features_per_second}")
+
+
+@dataclass(frozen=True)
+class ClassEvidence:
+    """The per-class part of the observation model: ``directions (C, D)`` unit rows and
+    ``visibility (C,)`` (signal-to-noise ratio of each class)."""
+
+    directions: np.ndarray
+    visibility: np.ndarray
+
+    @property
+    def signal_matrix(self) -> np.ndarray:
+        """``(C, D)`` float64 rows ``s_c * u_c``: ``labels @ signal_matrix`` is the signal."""
+        return self.visibility[:, None] * self.directions
+
+
+def class_evidence(obs: ObservationModel, num_classes: int) -> ClassEvidence:
+    """Directions and visibilities of ``num_classes`` classes, from ``obs.seed`` alone."""
+    rng = np.random.default_rng([obs.seed, 0x5E31])
+    directions = rng.standard_normal((num_classes, obs.feature_dim))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    log_spread = np.log(obs.spread)
+    ratios = np.exp(rng.uniform(-log_spread, log_spread, num_classes))
+    return ClassEvidence(directions, obs.visibility * ratios)
+
+
+def num_steps(duration: float, features_per_second: float = 3.0) -> int:
+    """Feature steps of a video of ``duration`` seconds: ``round(duration * fps)``, at least 1."""
+    return max(1, int(round(duration * features_per_second)))
+
+
+def video_noise(obs: ObservationModel, video_id: str, T: int) -> np.ndarray:
+    """``(T, D)`` float64 stationary AR(1) noise, unit variance per dimension; depends only
+    on ``(obs.seed, video_id, T, rho, D)``, so a subset of videos gets the same noise."""
+    rng = np.random.default_rng([obs.seed, 0xA015E, zlib.crc32(video_id.encode("utf-8"))])
+    white = rng.standard_normal((T, obs.feature_dim))
+    noise = np.empty_like(white)
+    noise[0] = white[0]
+    innovation = np.sqrt(1.0 - obs.rho**2)
+    for t in range(1, T):  # T is a few thousand at most; a sequential loop is fine
+        noise[t] = obs.rho * noise[t - 1] + innovation * white[t]
+    return noise
+
+
+def simulate_features(labels: np.ndarray, evidence: ClassEvidence, noise: np.ndarray) -> np.ndarray:
+    """``(T, D)`` float32 features ``labels @ (s_c u_c) + noise`` of ``labels (T, C)`` 0/1.
+
+    Step t's signal depends on row t of ``labels`` only: permuting the steps of ``labels``
+    (with the same noise) permutes the signal part identically.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] != evidence.directions.shape[0]:
+        raise ValueError(f"labels must have shape (T, {evidence.directions.shape[0]}), got {labels.shape}")
+    if noise.shape != (labels.shape[0], evidence.directions.shape[1]):
+        raise ValueError(f"noise must have shape {(labels.shape[0], evidence.directions.shape[1])}, got {noise.shape}")
+    return (labels.astype(np.float64) @ evidence.signal_matrix + noise).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the real annotation files are: the JSON, optional split lists and class names."""
+
+    annotations: Path
+    train_list: Path | None
+    test_list: Path | None
+    classes: Path | None
+
+
+def find_source(dataset: str, annotations: str | os.PathLike) -> Source:
+    """The annotation files of ``dataset`` at ``annotations``: a JSON file (split lists and
+    ``classes.txt`` looked for beside it), or a folder holding ``annotations.json`` or
+    ``<dataset>.json`` (the layout of ``../shared/data/<dataset>``)."""
+    if dataset not in SPECS:
+        raise ValueError(f"dataset must be one of {sorted(SPECS)}, got {dataset!r}")
+    path = Path(annotations)
+    if path.is_dir():
+        candidates = [path / "annotations.json", path / f"{dataset}.json"]
+        found = [p for p in candidates if p.is_file()]
+        if not found:
+            raise FileNotFoundError(f"annotation folder {path} holds neither annotations.json nor {dataset}.json")
+        path = found[0]
+    elif not path.is_file():
+        raise FileNotFoundError(f"annotation file or folder {path} does not exist")
+    folder = path.parent
+
+    def beside(name: str) -> Path | None:
+        return folder / name if (folder / name).is_file() else None
+
+    return Source(path, beside("train_list.txt"), beside("test_list.txt"), beside("classes.txt"))
+
+
+def select_videos(
+    source: Source, records: dict[str, VideoRecord], max_videos: int | None
+) -> dict[str, list[str]]:
+    """``{"training": ids, "testing": ids}``: the split lists (else the ``subset`` field),
+    each cut to its first ``max_videos`` ids in list order when given."""
+    if max_videos is not None and max_videos < 1:
+        raise ValueError(f"max_videos must be >= 1, got {max_videos}")
+    splits = {}
+    for subset, list_path in (("training", source.train_list), ("testing", source.test_list)):
+        ids = read_split(list_path) if list_path is not None else [v for v, r in records.items() if r.subset == subset]
+        missing = [v for v in ids if v not in records]
+        if missing:
+            raise ValueError(f"{len(missing)} videos of {list_path} are not in {source.annotations}: {missing[:3]}")
+        if not ids:
+            raise ValueError(f"{source.annotations} has no {subset} videos")
+        splits[subset] = ids[:max_videos] if max_videos is not None else ids
+    return splits
+
+
+def build(
+    dataset: str,
+    annotations: str | os.PathLike,
+    out: str | os.PathLike,
+    obs: ObservationModel = ObservationModel(),
+    max_videos: int | None = None,
+) -> Path:
+    """Write a semi-real dataset folder at ``out`` and return it.
+
+    Layout (what :meth:`mladlib.data.VideoDataset.from_folder` reads): ``annotations.json``
+    (the selected videos' real annotations, class ids as in the source, reversed segments
+    dropped), ``features.h5`` (one ``(T, D)`` float32 dataset per video, ``T =
+    round(duration * fps)``), ``train_list.txt``, ``test_list.txt``, ``classes.txt``, and
+    ``semireal.json`` (the observation model and each class's visibility). Written into a
+    temporary folder renamed onto ``out`` at the end.
+    """
+    out = Path(out)
+    if out.exists() and not (out / "semireal.json").is_file() and (
+        not out.is_dir() or any(out.iterdir())
+    ):
+        raise ValueError(f"{out}: exists and is not a semireal dataset folder; refusing to replace it")
+    spec = spec_for(dataset)
+    source = find_source(dataset, annotations)
+    records = read_annotations(source.annotations, spec)
+    splits = select_videos(source, records, max_videos)
+    names = read_class_names(source.classes, spec) if source.classes is not None else None
+    evidence = class_evidence(obs, spec.num_classes)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        written: dict[str, dict] = {}
+        with h5py.File(tmp / "features.h5", "w") as h5:
+            for subset, ids in splits.items():
+                for video_id in ids:
+                    record = records[video_id]
+                    T = num_steps(record.duration, obs.features_per_second)
+                    labels = frame_labels(record, T, spec)
+                    features = simulate_features(labels, evidence, video_noise(obs, video_id, T))
+                    h5.create_dataset(video_id, data=features)
+                    actions = [[int(c) + spec.class_id_base, float(s), float(e)] for c, s, e in record.actions]
+                    written[video_id] = {"subset": subset, "duration": record.duration, "actions": actions}
+        (tmp / "annotations.json").write_text(json.dumps(written))
+        for subset, name in (("training", "train_list.txt"), ("testing", "test_list.txt")):
+            (tmp / name).write_text("".join(f"{v}\n" for v in splits[subset]))
+        if names is not None:
+            lines = [f"c{i + spec.class_id_base:03d} {n}" for i, n in enumerate(names)] if dataset == "charades" \
+                else list(names)
+            (tmp / "classes.txt").write_text("".join(f"{line}\n" for line in lines))
+        meta = {
+            "builder_version": BUILDER_VERSION, "dataset": dataset, "observation_model": asdict(obs),
+            "max_videos": max_videos, "source": source.annotations.name,
+            "videos": {s: len(ids) for s, ids in splits.items()},
+            "class_visibility": evidence.visibility.tolist(),
+        }
+        (tmp / "semireal.json").write_text(json.dumps(meta, indent=1))
+        os.chmod(tmp, default_mode(directory=True))
+        if out.exists():
+            shutil.rmtree(out)  # checked above: an earlier semireal folder
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def fingerprint(dataset: str, annotations: str | os.PathLike, obs: ObservationModel, max_videos: int | None) -> str:
+    """A short hash of everything that defines a built folder (the source file's bytes too)."""
+    source = find_source(dataset, annotations)
+    digest = hashlib.sha256(source.annotations.read_bytes())
+    for extra in (source.train_list, source.test_list, source.classes):
+        digest.update(extra.read_bytes() if extra is not None else b"-")
+    recipe = {"version": BUILDER_VERSION, "dataset": dataset, "obs": asdict(obs), "max_videos": max_videos,
+              "source": digest.hexdigest()}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def dataset_root(
+    dataset: str,
+    annotations: str | os.PathLike,
+    obs: ObservationModel = ObservationModel(),
+    max_videos: int | None = None,
+    cache: str | os.PathLike | None = None,
+) -> Path:
+    """The built folder in the cache (``$MLADLIB_CACHE`` or ``~/.cache/mladlib``), built on
+    first use and reused after; keyed by :func:`fingerprint`."""
+    from .synth import cache_dir
+
+    base = Path(cache) if cache is not None else cache_dir()
+    path = base / f"semireal-{dataset}-{fingerprint(dataset, annotations, obs, max_videos)}"
+    if (path / "semireal.json").is_file():
+        return path
+    return build(dataset, annotations, path, obs, max_videos)
+
+
+def annotation_folder(dataset: str) -> Path:
+    """The folder of ``dataset``'s real annotation files, for the builder's ``annotations``.
+
+    :func:`mladlib.data.fetch_annotations` when the library has it (downloads once, checks
+    SHA-256, honours ``$MLADLIB_ANNOTATIONS``); else ``$MLADLIB_ANNOTATIONS/<dataset>`` (a
+    folder like ``../shared/data``). ``FileNotFoundError`` saying what to set otherwise.
+    """
+    from . import data
+
+    spec_for(dataset)
+    fetch = getattr(data, "fetch_annotations", None)
+    if fetch is not None:
+        return Path(fetch(dataset))
+    local = os.environ.get("MLADLIB_ANNOTATIONS")
+    if not local or not (Path(local) / dataset).is_dir():
+        raise FileNotFoundError(
+            f"no annotation files for {dataset}: set MLADLIB_ANNOTATIONS to a folder holding {dataset}/"
+            f" (e.g. ../shared/data) or install a mladlib with data.fetch_annotations")
+    return Path(local) / dataset
+
+
+def spec_for(dataset: str) -> DatasetSpec:
+    """The :class:`~mladlib.data.DatasetSpec` of ``dataset`` (``multithumos``/``charades``)."""
+    if dataset not in SPECS:
+        raise ValueError(f"dataset must be one of {sorted(SPECS)}, got {dataset!r}")
+    return SPECS[dataset]
