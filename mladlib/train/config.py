@@ -187,8 +187,8 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`mladlib.models.build_model` (``implementation``
-        still ``"auto"`` here: see :func:`resolve_implementation`)."""
+        """Keyword arguments for :func:`mladlib.models.build_model` (``"auto"`` resolved:
+        see :func:`resolve_implementation`)."""
         options = {
             "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "num_heads": self.num_heads,
             "dropout": self.dropout,
@@ -196,7 +196,7 @@ class TrainConfig:
             "input_dropout": self.input_dropout, "ff_dim": self.ff_dim, "alpha": self.alpha,
             "alpha_branch": self.alpha_branch, "positional_encoding": self.positional_encoding,
             "positional_scale": self.positional_scale, "attention_out_relu": self.attention_out_relu,
-            "implementation": self.implementation,
+            "implementation": resolve_implementation(self.implementation, None),
         }
         if self.branches is not None:
             options["branches"] = tuple(self.branches)
