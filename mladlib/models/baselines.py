@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .fast import implementation_of, set_implementation
+from .fast import SwitchableImplementation
 from .layers import ClassClassifiers, ClassFeatures, PositionalEncoding
 from .mlad import MLAD, ModelOutput, check_input
 from .reference import AttentionBlock
@@ -35,7 +35,7 @@ class LinearBaseline(nn.Module):
         return ModelOutput(self.linear(x), None, [] if return_attention else None)
 
 
-class FullAttentionBaseline(nn.Module):
+class FullAttentionBaseline(SwitchableImplementation, nn.Module):
     """The supplement's CT x CT baseline (section 5, table S4).
 
     Class features as in MLAD, then L attention blocks over all C*T class-time tokens of a
@@ -70,15 +70,6 @@ class FullAttentionBaseline(nn.Module):
         self.initial_classifier = ClassClassifiers(num_classes, hidden_dim) if num_layers > 0 else None
         self.classifier = ClassClassifiers(num_classes, hidden_dim)
         self.implementation = implementation
-
-    @property
-    def implementation(self) -> str:
-        """``"reference"`` or ``"fast"`` (see :class:`~mladlib.models.MLAD`); assignable."""
-        return implementation_of(self)
-
-    @implementation.setter
-    def implementation(self, value: str) -> None:
-        set_implementation(self, value)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, return_attention: bool = False) -> ModelOutput:
         check_input(x, mask, self.feature_dim)

@@ -305,3 +305,17 @@ def set_implementation(model: nn.Module, implementation: str) -> nn.Module:
 def implementation_of(model: nn.Module) -> str:
     """``"fast"`` if any building block of ``model`` runs the fast path, else ``"reference"``."""
     return "fast" if any(type(m) in _REFERENCE for m in model.modules()) else "reference"
+
+
+class SwitchableImplementation:
+    """Mixin for a model built from MLAD's blocks: ``model.implementation`` reads which
+    path runs (``"reference"`` or ``"fast"``) and, assigned, switches every block in
+    place (the weights stay as they are)."""
+
+    @property
+    def implementation(self) -> str:
+        return implementation_of(self)
+
+    @implementation.setter
+    def implementation(self, value: str) -> None:
+        set_implementation(self, value)

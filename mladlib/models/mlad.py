@@ -7,7 +7,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from .fast import implementation_of, set_implementation
+from .fast import SwitchableImplementation
 from .layers import ClassClassifiers, ClassFeatures, PositionalEncoding
 from .reference import BRANCHES, MLADLayer
 
@@ -47,7 +47,7 @@ def check_input(x: Tensor, mask: Tensor | None, feature_dim: int) -> None:
             raise ValueError("every sequence needs at least one valid (unpadded) step in its mask")
 
 
-class MLAD(nn.Module):
+class MLAD(SwitchableImplementation, nn.Module):
     """The MLAD network: class features (eq. 1), L MLAD layers, classifiers (eq. 7).
 
     ``forward(x (B, T, F), mask (B, T) or None)`` returns :class:`ModelOutput` with the
@@ -115,15 +115,6 @@ class MLAD(nn.Module):
         self.initial_classifier = ClassClassifiers(num_classes, hidden_dim) if num_layers > 0 else None
         self.classifier = ClassClassifiers(num_classes, hidden_dim)
         self.implementation = implementation
-
-    @property
-    def implementation(self) -> str:
-        """``"reference"`` or ``"fast"``; assign to switch (the weights stay as they are)."""
-        return implementation_of(self)
-
-    @implementation.setter
-    def implementation(self, value: str) -> None:
-        set_implementation(self, value)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, return_attention: bool = False) -> ModelOutput:
         check_input(x, mask, self.feature_dim)
