@@ -83,7 +83,7 @@ def _ticks(setter, n: int, labels: Sequence[str] | None, rotation: int) -> None:
     step = max(1, -(-n // MAX_TICK_LABELS))
     positions = list(range(0, n, step))
     names = [str(labels[i]) if labels is not None else str(i) for i in positions]
-    setter(positions, names, rotation=rotation, fontsize=7 if n > 12 else 9)
+    setter(positions, names, rotation=rotation, fontsize=9 if n <= 12 else 8 if n <= 24 else 7.5)
 
 
 # --- chapter 7: attention maps of a trained MLAD -------------------------------------------
@@ -259,7 +259,7 @@ def plot_class_time_attention(
         for c, first, last in _runs(labels):  # outline each stretch where a class is present
             ax.add_patch(Rectangle((start + first - 0.5, c - 0.5), last - first + 1, 1.0, fill=False,
                                    edgecolor="white", linewidth=0.9))
-        ax.set_yticks(range(C), list(class_names), fontsize=6 if C > 24 else 7)
+        ax.set_yticks(range(C), list(class_names), fontsize=7.5 if C > 24 else 8)
         for c, label in enumerate(ax.get_yticklabels()):
             if c in in_window:
                 label.set_color(PRESENT_COLOR)

@@ -204,7 +204,7 @@ def plot_timelines(
         ax.set_ylim(0, 1.05)
         ax.yaxis.tick_right()  # the class name goes on the left
         ax.set_yticks([0, 1])
-        ax.tick_params(axis="y", labelsize=7, length=2)
+        ax.tick_params(axis="y", labelsize=8, length=2)
         ax.set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=9)
         if class_names[c] in set(highlight or ()):
             ax.yaxis.label.set_color(HIGHLIGHT_COLOR)
@@ -306,7 +306,7 @@ def plot_dependency_heatmap(
     ax.figure.colorbar(image, ax=ax, label=cbar_label, fraction=0.046, pad=0.04)
     ax.set_xticks(range(C), list(class_names), rotation=90)
     ax.set_yticks(range(C), list(class_names))
-    ax.tick_params(labelsize=8 if C <= 30 else 6)
+    ax.tick_params(labelsize=8 if C <= 30 else 7 if C <= 70 else 6)  # 7 pt: 65 classes fit
     _emphasize([*ax.get_xticklabels(), *ax.get_yticklabels()], set(highlight_classes or ()))
     ax.set_xlabel(col_label)
     ax.set_ylabel(row_label)

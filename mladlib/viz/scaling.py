@@ -296,7 +296,7 @@ def plot_speedups(
             ax.bar(xpos, value, width * 0.92, color=color, label=None if labelled else label)
             labelled = True
             ax.annotate(f"{value:.3g}x", (xpos, value), textcoords="offset points", xytext=(0, 2),
-                        ha="center", va="bottom", fontsize=7)
+                        ha="center", va="bottom", fontsize=8)
     ax.axhline(1.0, color="#666666", linewidth=0.8)
     for k, (label, value) in enumerate((floors or {}).items()):
         ax.axhline(value, color="#333333", linestyle=("--", ":", "-.")[k % 3], linewidth=1.0, label=label)
