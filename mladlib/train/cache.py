@@ -16,7 +16,8 @@ from .. import synth
 from ..synth import cache_dir
 from .checkpoint import load_model
 from .config import TrainConfig
-from .trainer import RunResult, run_paths, train
+from .run_folder import run_paths
+from .trainer import RunResult, train
 
 #: Part of every cache key; raised whenever training computes different numbers for the
 #: same configuration, so runs cached by an older version are not reused. 2: merged

@@ -3,15 +3,8 @@
 One optimizer *step* = ``grad_accumulation`` batches. After every step the run may stop
 (a signal, or ``stop_after_steps``): it writes ``last.pt`` holding everything needed to
 carry on, including the position inside the epoch, so a resumed run computes exactly
-what an uninterrupted one would (bit for bit on CPU). A run folder holds::
-
-    config.json      the TrainConfig
-    last.pt          training checkpoint (after every epoch, and on a stop)
-    best.pt          weights of the best validation epoch
-    history.json     one entry per epoch: losses, validation metrics, throughput, time
-    train.log        the lines printed during training
-    results.json     test metrics of best.pt (written at the end)
-    test_predictions.h5   per-video test scores of best.pt (``mladlib.data.load_predictions``)
+what an uninterrupted one would (bit for bit on CPU). What the run folder holds, and how
+its files are written, is :mod:`mladlib.train.run_folder`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-import json
 import math
 import os
 import sys
@@ -35,30 +27,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
 from .. import synth
-from ..data import WindowDataset, WindowSampler, collate_windows, save_predictions
+from ..data import WindowDataset, WindowSampler, collate_windows
 from ..models import MODEL_LABELS, count_parameters
-from ..utils import atomic_path, capture_global_state, restore_global_state, seed_everything
+from ..utils import capture_global_state, restore_global_state, seed_everything
 from ..models.prior import init_prior_bias
-from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, restore_rng_state
 from .config import RESUMABLE, TrainConfig, make_config, resolve_run_dir
 from .datasets import DataSplits, load_splits
 from .distributed import setup_distributed
 from .evaluate import evaluate, format_results
 from .loss import mlad_loss
-from .runlock import RunFolderLock, remove_stale_temporaries
+# RUN_FILES and run_paths: re-exported, as they were defined here before run_folder.py existed
+from .run_folder import RUN_FILES, RunFolder, run_paths  # noqa: F401
+from .runlock import RunFolderLock
 from .signals import GracefulStop
 
 STOP_AFTER_STEPS = "stop_after_steps"
 _DDP_OPTIONS = inspect.signature(DistributedDataParallel.__init__).parameters
-
-
-RUN_FILES = {"config": "config.json", "last": "last.pt", "best": "best.pt", "history": "history.json",
-             "log": "train.log", "results": "results.json", "predictions": "test_predictions.h5"}
-
-
-def run_paths(run_dir: Path) -> dict[str, Path]:
-    """The files a run folder holds, by role (keys of :data:`RUN_FILES`)."""
-    return {key: run_dir / name for key, name in RUN_FILES.items() if (run_dir / name).exists()}
 
 
 def train_positive_rate(dataset) -> torch.Tensor:
@@ -139,11 +124,6 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def _write_json(path: Path, content: Any) -> None:
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(content, indent=1))
-
-
 class Trainer:
     """Sets up a run from a :class:`TrainConfig` (or resumes one) and trains it with :meth:`fit`.
 
@@ -168,7 +148,7 @@ class Trainer:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self._caller_state = capture_global_state()
-        self.run_lock: RunFolderLock | None = None
+        self.folder: RunFolder | None = None  # the run folder's files; claimed (locked) on rank 0 only
         self.context, self.device = setup_distributed(config.device if config is not None else "auto")
         try:
             self._setup(config, resume, progress, log)
@@ -185,11 +165,15 @@ class Trainer:
         nothing)."""
         try:
             restore_global_state(self._caller_state)
-            if self.run_lock is not None:
-                self.run_lock.release(remove_if_created=setup_failed)
-                self.run_lock = None
+            if self.folder is not None:
+                self.folder.release(remove_if_created=setup_failed)
         finally:
             self.context.shutdown()
+
+    @property
+    def run_lock(self) -> RunFolderLock | None:
+        """The run folder's lock while this run holds it (rank 0), else None."""
+        return self.folder.lock if self.folder is not None else None
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -210,6 +194,8 @@ class Trainer:
         self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
         if self.run_dir is not None:
             self.config = config = config.replace(run_dir=str(self.run_dir))
+            if self.folder is None:  # ranks other than 0 name the files but write none
+                self.folder = RunFolder(self.run_dir)
 
         if config.dataset == "synthetic" and config.root is None:
             # generated on first use: one process per machine writes it, the others wait
@@ -275,7 +261,7 @@ class Trainer:
         self.elapsed_before = 0.0
         self._reset_epoch_stats()
         self.last_saved: str | None = None
-        for path in getattr(self, "_stale_removed", []):
+        for path in self.folder.stale_removed if self.folder is not None else []:
             self._log(f"removed {path.name}, a temporary file an interrupted checkpoint write left behind")
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -294,23 +280,13 @@ class Trainer:
         return given
 
     def _claim_run_dir(self, resume) -> Path | None:
-        """The run folder (rank 0): locked for this run (``ValueError`` naming it when another
-        run holds it), checked to hold no other run when this one is new, and cleared of
-        temporaries a killed write left behind."""
+        """The run folder (rank 0), claimed for this run (see :meth:`RunFolder.claim`)."""
         run_dir = Path(resume).parent if resume is not None else resolve_run_dir(self.config)
         if run_dir is None:
             return None
-        self.run_lock = RunFolderLock(run_dir)
-        if resume is None:
-            if (run_dir / "last.pt").exists():
-                raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume "
-                                 f"{run_dir / 'last.pt'} or choose another run folder")
-            if (run_dir / "best.pt").exists():
-                raise ValueError(f"run folder {run_dir} holds the best.pt of an earlier run but no last.pt to "
-                                 "resume; choose another run folder (or move that best.pt away)")
-        stale = remove_stale_temporaries(run_dir, list(RUN_FILES.values()))
-        if stale:
-            self._stale_removed = stale
+        # kept before claiming: a refused claim still holds the lock, which _release frees
+        self.folder = RunFolder(run_dir)
+        self.folder.claim(resume=resume is not None)
         return run_dir
 
     def _restore(self, checkpoint: dict) -> None:
@@ -333,10 +309,10 @@ class Trainer:
             self._log(f"warning: the checkpoint holds RNG states of {len(rng)} processes, this job has "
                       f"{self.context.world_size}: dropout masks will differ from an uninterrupted run")
         if self.best_epoch is not None and self.config.val_fraction > 0:
-            best_path = self.run_dir / "best.pt"
+            best_path = self.folder.path("best")
             best = self.context.from_main(lambda: load_checkpoint(best_path, kind="best"))
             self.best_state = best["model"]
-        self.last_saved = f"{self.run_dir / 'last.pt'} (epoch {self.epoch}, step {self.step})"
+        self.last_saved = f"{self.folder.path('last')} (epoch {self.epoch}, step {self.step})"
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -345,10 +321,8 @@ class Trainer:
             return
         if self.log_fn is not None:
             self.log_fn(line)
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir / "train.log", "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+        if self.folder is not None:
+            self.folder.append_log(line)
 
     @property
     def _saved_config(self) -> TrainConfig:
@@ -365,11 +339,10 @@ class Trainer:
     def _save_training_checkpoint(self) -> None:
         """Write ``last.pt`` (rank 0), with every rank's RNG states; every rank must call it."""
         rng = self.context.all_gather(capture_rng_state())
-        if self.run_dir is None or not self.context.is_main:
+        if self.folder is None or not self.context.is_main:
             return
-        path = self.run_dir / "last.pt"
-        save_checkpoint(
-            path, "training", self._saved_config, _cpu_state(self.model),
+        path = self.folder.save_checkpoint(
+            "last", self._saved_config, _cpu_state(self.model),
             model_sizes={"num_classes": self.num_classes, "feature_dim": self.feature_dim},
             optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -380,10 +353,10 @@ class Trainer:
         self.last_saved = f"{path} (epoch {self.epoch}, step {self.step})"
 
     def _save_best(self, state: dict[str, torch.Tensor], metrics: dict | None) -> None:
-        if self.run_dir is None or not self.context.is_main:
+        if self.folder is None or not self.context.is_main:
             return
-        save_checkpoint(
-            self.run_dir / "best.pt", "best", self._saved_config, state,
+        self.folder.save_checkpoint(
+            "best", self._saved_config, state,
             model_sizes={"num_classes": self.num_classes, "feature_dim": self.feature_dim},
             epoch=self.best_epoch, step=self.step, val_metrics=metrics,
         )
@@ -409,9 +382,8 @@ class Trainer:
         self.session_start = time.perf_counter()
         try:
             with GracefulStop(announce=context.is_main) as stop:
-                if context.is_main and self.run_dir is not None:
-                    self.run_dir.mkdir(parents=True, exist_ok=True)
-                    _write_json(self.run_dir / "config.json", self._saved_config.to_dict())
+                if context.is_main and self.folder is not None:
+                    self.folder.write_config(self._saved_config)
                 self._announce()
                 while self.epoch < config.epochs:
                     reason = self._train_epoch(stop)
@@ -560,8 +532,8 @@ class Trainer:
         self.history.append(entry)
         self._reset_epoch_stats()
         self._save_training_checkpoint()
-        if self.context.is_main and self.run_dir is not None:
-            _write_json(self.run_dir / "history.json", self.history)
+        if self.context.is_main and self.folder is not None:
+            self.folder.write_json("history", self.history)
         line = f"epoch {epoch:>3}/{config.epochs}  loss {entry['loss']:.4f}"
         if entry["loss_initial"] is not None:
             line += f" (initial {entry['loss_initial']:.4f}, final {entry['loss_final']:.4f})"
@@ -576,14 +548,15 @@ class Trainer:
 
     def _stopped(self, reason: str) -> RunResult:
         where = self.last_saved or "nowhere (this run writes no files)"
-        resume = f"; resume with: python -m mladlib train --resume {self.run_dir / 'last.pt'}" if self.run_dir else ""
+        resume = (f"; resume with: python -m mladlib train --resume {self.folder.path('last')}"
+                  if self.folder is not None else "")
         self._log(f"stopped ({reason}) at epoch {self.epoch + 1}, step {self.step}; checkpoint: {where}{resume}")
         model = copy.deepcopy(self.model).eval()
         return RunResult(self.config, model, self.history, None, self.best_epoch, self.best_val, self.step,
                          stopped=reason, run_dir=self.run_dir, paths=self._paths())
 
     def _paths(self) -> dict[str, Path]:
-        return {} if self.run_dir is None else run_paths(self.run_dir)
+        return {} if self.folder is None else self.folder.paths()
 
     def _finish(self) -> RunResult:
         if self.best_state is None:  # no validation split: the last epoch is the model
@@ -593,9 +566,9 @@ class Trainer:
         best.load_state_dict(self.best_state)
         best = best.to(self.device).eval()
         metrics, predictions = self._evaluate(best, "test", standard=True, return_predictions=True)
-        if self.context.is_main and self.run_dir is not None:
-            save_predictions(self.run_dir / "test_predictions.h5", predictions)
-            _write_json(self.run_dir / "results.json", {
+        if self.context.is_main and self.folder is not None:
+            self.folder.save_predictions(predictions)
+            self.folder.write_json("results", {
                 "test": metrics, "best_epoch": self.best_epoch, "best_val_frame_map": self.best_val,
                 "steps": self.step, "config": self._saved_config.to_dict(),
             })
