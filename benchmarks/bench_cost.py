@@ -2,11 +2,11 @@
 
 One forward + backward pass of a one-layer model (class features and classifiers
 included, the same for both models) is measured by
-:func:`mladlib.models.cost.attention_cost` at every size of two sweeps: ``C`` grows at a
+:func:`mladlib.profiling.attention_cost` at every size of two sweeps: ``C`` grows at a
 fixed ``T``, then ``T`` grows at a fixed ``C``. Each model runs with two attention
 kernels: ``math`` (SDPA's explicit backend, which stores the score matrix) and ``fused``
 (SDPA's own choice). Torch runs on one thread and the time is the least thread CPU time
-of ``--repeats`` passes after a warm-up (see ``mladlib.models.cost``), so another job on
+of ``--repeats`` passes after a warm-up (see ``mladlib.profiling``), so another job on
 the machine slows the measurement less than it would wall time.
 
 The record (JSON, written atomically) names the machine; chapter 3 plots it and checks
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from mladlib.models.cost import attention_cost, loglog_slope
+from mladlib.profiling import attention_cost, loglog_slope
 from mladlib.utils import atomic_path, cpu_name
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "attention_cost_cpu.json"

@@ -20,7 +20,7 @@ Three measurements, each one table row:
   share of the epoch spent in the model step. A warm-up batch is run and not counted.
 * ``data only``: the same epoch's batches read and collated without a model: how many
   windows per second the loader could feed.
-* ``sliding inference``: :func:`mladlib.data.predict_dataset` over the test split (windows
+* ``sliding inference``: :func:`mladlib.train.predict_dataset` over the test split (windows
   of 128 every 64 steps, each frame scored once as the mean of its windows), frames per
   second.
 
@@ -51,8 +51,9 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from mladlib import synth  # noqa: E402
-from mladlib.data import VideoDataset, predict_dataset, window_loader  # noqa: E402
+from mladlib.data import VideoDataset, window_loader  # noqa: E402
 from mladlib.models import build_model, count_parameters  # noqa: E402
+from mladlib.train import predict_dataset  # noqa: E402
 from mladlib.train.loss import mlad_loss  # noqa: E402
 from mladlib.utils import cpu_name, keep_freed_memory, seed_everything  # noqa: E402
 

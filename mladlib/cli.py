@@ -440,7 +440,7 @@ def _class_names(config, num_classes: int) -> list[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .data import sliding_window_scores
+    from .train import sliding_window_scores
     from .train.distributed import resolve_device
 
     device = resolve_device(args.device)  # the check train and evaluate make

@@ -27,7 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from .data import VideoDataset
-from .data.inference import check_model_fits, window_starts
+from .data.windows import window_starts
+from .train.inference import check_model_fits
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -1,4 +1,4 @@
-"""Measuring attention cost (mladlib.models.cost) and its figures (mladlib.viz.cost, .attention)."""
+"""Measuring attention cost (mladlib.profiling) and its figures (mladlib.viz.cost, .attention)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mladlib.models import flops  # noqa: E402
-from mladlib.models.cost import (  # noqa: E402
+from mladlib.profiling import (  # noqa: E402
     attention_cost,
     attention_score_entries,
     loglog_slope,

@@ -14,7 +14,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mladlib import interpret, synth  # noqa: E402
-from mladlib.data.inference import window_starts  # noqa: E402
+from mladlib.data.windows import window_starts  # noqa: E402
 from mladlib.models import build_model  # noqa: E402
 from mladlib.utils import seed_everything  # noqa: E402
 from mladlib.viz.attention import (  # noqa: E402

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from mladlib import metrics
-from mladlib.data import load_predictions, predict_dataset
+from mladlib.data import load_predictions
 from mladlib.train import (
     PRESETS,
     GracefulStop,
@@ -28,6 +28,7 @@ from mladlib.train import (
     make_config,
     masked_bce,
     mlad_loss,
+    predict_dataset,
     train,
 )
 from mladlib.train import trainer as trainer_module

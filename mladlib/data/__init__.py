@@ -1,5 +1,5 @@
 """Real data: MultiTHUMOS/Charades annotations, I3D feature stores, frame labels,
-training windows and full-video sliding-window inference.
+training windows, the windows that cover a whole video, and prediction files.
 
 Typical use::
 
@@ -7,7 +7,7 @@ Typical use::
     spec = data.MULTITHUMOS.with_class_names(data.read_class_names("classes.txt", data.MULTITHUMOS))
     annotations = data.read_annotations("multithumos.json", spec)
     test = data.VideoDataset(spec, annotations, ["rgb_test.h5", "flow_test.h5"], data.read_split("test_list.txt"))
-    scores = data.predict_dataset(model, test)          # video_id -> (T_k, C)
+    scores = train.predict_dataset(model, test)         # mladlib.train: runs the model
     labels = test.label_dict()                          # video_id -> (T_k, C)
 """
 
@@ -22,17 +22,10 @@ from .features import (
     VideoNotFoundError,
     open_feature_store,
 )
-from .inference import (
-    check_model_fits,
-    load_predictions,
-    predict_dataset,
-    save_predictions,
-    sliding_window_scores,
-    window_starts,
-)
+from .predictions import load_predictions, save_predictions
 from .labels import frame_labels, frame_times
 from .spec import CHARADES, MULTITHUMOS, DatasetSpec, read_class_names
-from .windows import WindowBatch, WindowDataset, WindowSampler, collate_windows, window_loader
+from .windows import WindowBatch, WindowDataset, WindowSampler, collate_windows, window_loader, window_starts
 
 __all__ = [
     "DatasetSpec", "MULTITHUMOS", "CHARADES", "read_class_names",
@@ -42,7 +35,21 @@ __all__ = [
     "open_feature_store",
     "VideoDataset",
     "WindowSampler", "WindowDataset", "WindowBatch", "collate_windows", "window_loader",
-    "sliding_window_scores", "predict_dataset", "window_starts", "check_model_fits",
-    "save_predictions", "load_predictions",
+    "window_starts", "save_predictions", "load_predictions",
     "fetch_annotations", "ANNOTATIONS_ENV", "ChecksumError",
 ]
+
+#: Model execution moved to :mod:`mladlib.train.inference` (data reads data; running a
+#: model over videos belongs with the trainer). The old names still resolve, with a warning.
+_MOVED_TO_TRAIN = ("sliding_window_scores", "predict_dataset", "check_model_fits")
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_TRAIN:
+        import warnings
+
+        from ..train import inference
+
+        warnings.warn(f"mladlib.data.{name} moved to mladlib.train.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(inference, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

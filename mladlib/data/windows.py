@@ -124,6 +124,22 @@ class WindowDataset(Dataset):
         return self.videos.features(index, start, stop), self.videos.labels(index)[start:stop], window
 
 
+def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
+    """``(n,)`` int64 first steps of the windows covering ``num_frames`` steps.
+
+    ``0, stride, 2 stride, ...`` and a last window ending at the video's end; a video no
+    longer than ``window`` is one window starting at 0 (of the video's own length).
+    """
+    if num_frames < 1 or window < 1 or not 1 <= stride <= window:
+        raise ValueError(f"need num_frames >= 1, window >= 1, 1 <= stride <= window; got {num_frames}, {window}, {stride}")
+    if num_frames <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, num_frames - window + 1, stride, dtype=np.int64)
+    if starts[-1] != num_frames - window:
+        starts = np.append(starts, num_frames - window)
+    return starts
+
+
 def collate_windows(items: Sequence[tuple[np.ndarray, np.ndarray, Window]]) -> WindowBatch:
     """Stack windows into a :class:`WindowBatch`, padding each to the batch's requested length."""
     T = max(window[2] for _, _, window in items)

@@ -13,6 +13,7 @@ Typical use from a notebook::
 
     model, config = train.load_model("runs/mt/best.pt")
     metrics = train.evaluate(model, dataset, window=128)
+    scores = train.predict_dataset(model, dataset)   # video_id -> (T_k, C) probabilities
 
 The command line (``python -m mladlib train``) and ``torchrun`` call the same code.
 """
@@ -23,6 +24,7 @@ from .config import DATASETS, PRESETS, RESUMABLE, TrainConfig, make_config
 from .datasets import DataSplits, dataset_spec, load_splits
 from .distributed import DistributedContext, setup_distributed
 from .evaluate import evaluate, format_results, metrics_from_predictions, predict
+from .inference import check_model_fits, predict_dataset, sliding_window_scores
 from .loss import LossParts, masked_bce, mlad_loss
 from .signals import EXIT_CODES, GracefulStop
 from .trainer import NonFiniteLossError, RunResult, Trainer, progress_enabled, train
@@ -33,6 +35,7 @@ __all__ = [
     "DataSplits", "load_splits", "dataset_spec",
     "Trainer", "train", "RunResult", "NonFiniteLossError", "progress_enabled",
     "evaluate", "predict", "metrics_from_predictions", "format_results",
+    "predict_dataset", "sliding_window_scores", "check_model_fits",
     "save_checkpoint", "load_checkpoint", "load_model",
     "mlad_loss", "masked_bce", "LossParts",
     "DistributedContext", "setup_distributed", "GracefulStop", "EXIT_CODES",

@@ -1,7 +1,7 @@
 """Evaluation: full-video sliding-window scores, then every metric the paper reports.
 
 :func:`evaluate` = :func:`predict` (each step scored once, the mean of the windows
-covering it; see :mod:`mladlib.data.inference`) + :func:`metrics_from_predictions`
+covering it; see :mod:`mladlib.train.inference`) + :func:`metrics_from_predictions`
 (frame mAP, table 2's standard metrics, the action-conditional metrics at each tau).
 Under ``torchrun`` every rank scores a disjoint share of the videos and rank 0 computes
 the metrics on the whole set. :func:`format_results` prints them as the paper does.
@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import VideoDataset, predict_dataset
+from ..data import VideoDataset
 from ..metrics import action_conditional_sweep, frame_map, standard_metrics
 from .distributed import DistributedContext
+from .inference import predict_dataset
 
 
 class _Shard:

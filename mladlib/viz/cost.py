@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..models.cost import loglog_slope
+from ..profiling import loglog_slope
 
 
 def plot_scaling(

@@ -34,8 +34,8 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
-from .baselines import build_model
-from .flops import full_attention_forward_flops, full_attention_train_flops, mlad_forward_flops, mlad_train_flops
+from .models.baselines import build_model
+from .models.flops import full_attention_forward_flops, full_attention_train_flops, mlad_forward_flops, mlad_train_flops
 
 #: The models :func:`attention_cost` measures: MLAD, its one-branch ablations, CT x CT attention.
 COST_MODELS = ("mlad", "cb", "tb", "full")

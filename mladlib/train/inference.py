@@ -1,44 +1,25 @@
-"""Full-video inference with overlapping sliding windows, and prediction files.
+"""Full-video inference: a trained model run over whole videos with overlapping windows.
 
 A video of T steps is cut into windows starting at ``0, stride, 2 stride, ...`` with the
-last window ending exactly at the video's end; each step's score is the mean of the
-sigmoid probabilities of the windows that cover it. Every step thus appears once in the
-output, and padding (for videos shorter than a window, batched with longer ones) is
-masked in the model and never scored. The public MLAD code instead stacks every window's
-scores (so interior steps count about 8 times in the metrics) and scores padding as
-negatives.
+last window ending exactly at the video's end (:func:`mladlib.data.window_starts`); each
+step's score is the mean of the sigmoid probabilities of the windows that cover it. Every
+step thus appears once in the output, and padding (for videos shorter than a window,
+batched with longer ones) is masked in the model and never scored. The public MLAD code
+instead stacks every window's scores (so interior steps count about 8 times in the
+metrics) and scores padding as negatives.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable
 
-import h5py
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..utils import atomic_path
-from .dataset import VideoDataset
-
-
-def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
-    """``(n,)`` int64 first steps of the windows covering ``num_frames`` steps.
-
-    ``0, stride, 2 stride, ...`` and a last window ending at the video's end; a video no
-    longer than ``window`` is one window starting at 0 (of the video's own length).
-    """
-    if num_frames < 1 or window < 1 or not 1 <= stride <= window:
-        raise ValueError(f"need num_frames >= 1, window >= 1, 1 <= stride <= window; got {num_frames}, {window}, {stride}")
-    if num_frames <= window:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, num_frames - window + 1, stride, dtype=np.int64)
-    if starts[-1] != num_frames - window:
-        starts = np.append(starts, num_frames - window)
-    return starts
+from ..data.dataset import VideoDataset
+from ..data.windows import window_starts
 
 
 def check_model_fits(model: nn.Module, feature_dim: int, num_classes: int | None = None) -> None:
@@ -178,41 +159,3 @@ def predict_dataset(
 
         videos = tqdm(videos, total=len(dataset), desc="predict", unit="video")
     return _score_videos(model, videos, window, stride, batch_size, device, autocast)
-
-
-def save_predictions(path: str | os.PathLike, predictions: Mapping[str, np.ndarray]) -> None:
-    """Write ``video_id -> scores (T_k, C)`` to an HDF5 file, one float32 dataset per video.
-
-    The file appears only once complete (written beside it, then renamed).
-    """
-    if not predictions:
-        raise ValueError("no predictions to save")
-    arrays = {}
-    for video_id, scores in predictions.items():
-        if not isinstance(video_id, str) or not video_id or "/" in video_id:
-            raise ValueError(f"video id {video_id!r} cannot name an HDF5 dataset")
-        scores = np.asarray(scores, dtype=np.float32)
-        if scores.ndim != 2:
-            raise ValueError(f"video {video_id!r}: expected scores of shape (T, C), got {scores.shape}")
-        arrays[video_id] = scores
-    with atomic_path(path, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            for video_id, scores in arrays.items():
-                f.create_dataset(video_id, data=scores)
-
-
-def load_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a file written by :func:`save_predictions`: ``video_id -> (T_k, C)`` float32."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"prediction file {path} does not exist")
-    try:
-        with h5py.File(path, "r") as f:
-            predictions = {}
-            for video_id, item in f.items():
-                if not isinstance(item, h5py.Dataset) or item.ndim != 2:
-                    raise ValueError(f"prediction file {path}: {video_id!r} is not a (T, C) array")
-                predictions[video_id] = np.asarray(item, dtype=np.float32)
-            return predictions
-    except (OSError, RuntimeError, KeyError, UnicodeDecodeError) as error:  # h5py on a damaged file
-        raise ValueError(f"cannot read prediction file {path}: {error}") from error
