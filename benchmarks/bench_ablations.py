@@ -8,7 +8,10 @@ seed draws a new dataset *and* a new initialisation, as in ``bench_synth.py``):
   preset's variable lengths, each then evaluated with windows of T/4, T/2, 3T/4 and T steps;
 * table 5: the CF baseline, CB only, TB only and MLAD;
 * table S2: MLAD with alpha fixed at 0.5;
-* table S3: MLAD without the loss on the initial logits (``initial_loss_weight=0``).
+* table S3: MLAD without the loss on the initial logits (``initial_loss_weight=0``);
+* chapter 6's exercises (``EXERCISE_RUNS``): L = 6; fixed-length training at T/4, T/2 and
+  3T/4, each evaluated at its own length; alpha learned on the temporal branch
+  (``alpha_branch="tb"``, as the public code); initial-loss weights 0.25 and 4.
 
 Runs that equal the preset (MLAD, CF, CB only, TB only) are the same cached runs as
 ``bench_synth.py``'s. For every run it records the test f-mAP and mAP_AC at tau = 0 and
@@ -22,6 +25,8 @@ numbers beside these). Usage::
     python benchmarks/bench_ablations.py [--seeds 0 1 2] [--out benchmarks/results/ablations.json]
     python benchmarks/bench_ablations.py --quick --out /tmp/ablations_quick.json   # 2 epochs, seed 0: tests the script
     python benchmarks/bench_ablations.py --runs mlad-L5    # add/replace runs in the existing file
+    python benchmarks/bench_ablations.py --runs mlad-L6 mlad-fixed-length-16 mlad-fixed-length-32 \
+        mlad-fixed-length-48 mlad-alpha-tb mlad-initial-0.25 mlad-initial-4   # the exercises
 
 ``--runs`` trains only the named runs (on the file's seeds) and merges them into the existing
 ``--out`` file, which must have been produced for the same preset, epochs and datasets; the
@@ -52,6 +57,17 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "ablations.json"
 QUICK_OUT = Path(tempfile.gettempdir()) / "mladlib_ablations_quick.json"
 QUICK_EPOCHS = 2
 TABLE3_LAYERS = (1, 2, 3, 4, 5)
+UNITS = ("f-mAP and mAP_AC x100 on the test split; alpha = sigmoid(alpha_logit) in [0, 1], on CB "
+         "(on TB in a run whose overrides set alpha_branch='tb')")
+#: Chapter 6's exercises: run name -> (exercise number, overrides of the preset). Their
+#: solutions in the chapter read these runs; the chapter's tables do not.
+EXERCISE_RUNS: dict[str, tuple[int, dict[str, Any]]] = {
+    "mlad-L6": (1, {"num_layers": 6}),
+    **{f"mlad-fixed-length-{t}": (2, {"variable_length": False, "window": t}) for t in (16, 32, 48)},
+    "mlad-alpha-tb": (3, {"alpha_branch": "tb"}),
+    "mlad-initial-0.25": (4, {"initial_loss_weight": 0.25}),
+    "mlad-initial-4": (4, {"initial_loss_weight": 4.0}),
+}
 
 
 def run_specs(preset_layers: int) -> dict[str, dict[str, Any]]:
@@ -63,6 +79,8 @@ def run_specs(preset_layers: int) -> dict[str, dict[str, Any]]:
     specs["mlad-fixed-length"] = {"model": "mlad", "overrides": {"variable_length": False}}
     specs["mlad-fixed-alpha"] = {"model": "mlad-fixed-alpha", "overrides": {}}
     specs["mlad-no-initial-loss"] = {"model": "mlad", "overrides": {"initial_loss_weight": 0.0}}
+    for name, (exercise, overrides) in EXERCISE_RUNS.items():
+        specs[name] = {"model": "mlad", "overrides": overrides, "exercise": exercise}
     return specs
 
 
@@ -178,9 +196,15 @@ def format_tables(records: dict, layout: dict[str, list[tuple[str, str]]], lengt
                 out.append(f"{label:<24s}" + "".join(f"{_cell(r[k]):>16s}" for k in ("frame_map", "ac0", "ac20"))
                            + f"{np.mean(r['train_seconds']):9.0f}")
         out.append("")
+    exercises = [(r["exercise"], name) for name, r in records.items() if "exercise" in r]
+    if exercises:
+        out.append("Chapter 6's exercises (test f-mAP; a fixed-length run at its own length)")
+        for exercise, name in sorted(exercises):
+            out.append(f"exercise {exercise}  {name:<22s}{_cell(records[name]['frame_map']):>16s}")
+        out.append("")
     alphas = [(name, seed, a) for name, r in records.items() for seed, a in zip(seeds, r["alpha"]) if a]
     if alphas:
-        out.append("Learned alpha (weight of CB) per layer, layer 1 first")
+        out.append("Learned alpha per layer, layer 1 first (the weight of CB; of TB in mlad-alpha-tb)")
         for name, seed, a in alphas:
             out.append(f"{name:<22s} seed {seed:<3d}" + " ".join(f"{v:.3f}" for v in a))
     return "\n".join(out)
@@ -213,6 +237,7 @@ def merge_runs(args: argparse.Namespace, out: Path, lengths: list[int]) -> int:
     started = time.perf_counter()
     records = run(seeds, quick=args.quick, only=args.runs)
     content["runs"].update(records)
+    content["units"] = UNITS
     layout = tables(base.num_layers)
     content["tables"] = {key: [[label, name] for label, name in rows]
                          for key, rows in layout.items()}
@@ -272,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": QUICK_EPOCHS if args.quick else base.epochs,
         "preset": {k: preset[k] for k in ("hidden_dim", "num_layers", "window", "batch_size", "lr", "epochs",
                                           "dropout", "variable_length", "length_step")},
-        "units": "f-mAP and mAP_AC x100 on the test split; alpha = sigmoid(alpha_logit) in [0, 1], on CB",
+        "units": UNITS,
         "eval_lengths": lengths,
         "tables": {key: [[label, name] for label, name in rows] for key, rows in layout.items()},
         "runs": records,
