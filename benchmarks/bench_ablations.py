@@ -11,7 +11,9 @@ seed draws a new dataset *and* a new initialisation, as in ``bench_synth.py``):
 * table S3: MLAD without the loss on the initial logits (``initial_loss_weight=0``);
 * chapter 6's exercises (``EXERCISE_RUNS``): L = 6; fixed-length training at T/4, T/2 and
   3T/4, each evaluated at its own length; alpha learned on the temporal branch
-  (``alpha_branch="tb"``, as the public code); initial-loss weights 0.25 and 4.
+  (``alpha_branch="tb"``, as the public code); initial-loss weights 0.25 and 4; and, as a
+  follow-up to exercise 2, the fixed lengths again with as many optimizer steps as a run at T
+  (``-same-steps``: an epoch of a shorter window otherwise holds more windows).
 
 Runs that equal the preset (MLAD, CF, CB only, TB only) are the same cached runs as
 ``bench_synth.py``'s. For every run it records the test f-mAP and mAP_AC at tau = 0 and
@@ -27,6 +29,8 @@ numbers beside these). Usage::
     python benchmarks/bench_ablations.py --runs mlad-L5    # add/replace runs in the existing file
     python benchmarks/bench_ablations.py --runs mlad-L6 mlad-fixed-length-16 mlad-fixed-length-32 \
         mlad-fixed-length-48 mlad-alpha-tb mlad-initial-0.25 mlad-initial-4   # the exercises
+    python benchmarks/bench_ablations.py --runs mlad-fixed-length-16-same-steps \
+        mlad-fixed-length-32-same-steps mlad-fixed-length-48-same-steps   # exercise 2's follow-up
 
 ``--runs`` trains only the named runs (on the file's seeds) and merges them into the existing
 ``--out`` file, which must have been produced for the same preset, epochs and datasets; the
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import tempfile
@@ -59,11 +64,17 @@ QUICK_EPOCHS = 2
 TABLE3_LAYERS = (1, 2, 3, 4, 5)
 UNITS = ("f-mAP and mAP_AC x100 on the test split; alpha = sigmoid(alpha_logit) in [0, 1], on CB "
          "(on TB in a run whose overrides set alpha_branch='tb')")
+#: An override value: the number of windows an epoch at the preset's window T holds on that
+#: seed's training split (ceil(frames / T)), so a shorter window takes as many optimizer steps.
+STEPS_AS_AT_T = "as at T"
 #: Chapter 6's exercises: run name -> (exercise number, overrides of the preset). Their
 #: solutions in the chapter read these runs; the chapter's tables do not.
 EXERCISE_RUNS: dict[str, tuple[int, dict[str, Any]]] = {
     "mlad-L6": (1, {"num_layers": 6}),
     **{f"mlad-fixed-length-{t}": (2, {"variable_length": False, "window": t}) for t in (16, 32, 48)},
+    # follow-up to exercise 2: as many optimizer steps as a run at T (a quarter of the frames at T/4)
+    **{f"mlad-fixed-length-{t}-same-steps": (2, {"variable_length": False, "window": t,
+                                                 "windows_per_epoch": STEPS_AS_AT_T}) for t in (16, 32, 48)},
     "mlad-alpha-tb": (3, {"alpha_branch": "tb"}),
     "mlad-initial-0.25": (4, {"initial_loss_weight": 0.25}),
     "mlad-initial-4": (4, {"initial_loss_weight": 4.0}),
@@ -103,6 +114,13 @@ def eval_lengths(window: int) -> list[int]:
     return [window * k // 4 for k in (1, 2, 3, 4)]
 
 
+def windows_at_T(seed: int, window: int) -> int:
+    """Windows in one epoch of the preset (window ``window``) on ``seed``'s training split."""
+    config = make_config("synthetic", seed=seed, synthetic_seed=seed)
+    frames = int(np.sum(load_splits(config, ("train",)).train.frame_counts))
+    return math.ceil(frames / window)
+
+
 def learned_alphas(result: RunResult) -> list[float] | None:
     """``sigmoid(alpha_logit)`` of each MLAD layer, layer 1 first; None without learned alphas."""
     layers = getattr(result.model, "layers", None)
@@ -137,6 +155,8 @@ def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None
         test = None
         for name, spec in specs.items():
             overrides = dict(spec["overrides"], seed=seed, synthetic_seed=seed)
+            if overrides.get("windows_per_epoch") == STEPS_AS_AT_T:
+                overrides["windows_per_epoch"] = windows_at_T(seed, window)
             if quick:
                 overrides["epochs"] = QUICK_EPOCHS
             config = make_config("synthetic", model=spec["model"], **overrides)
