@@ -133,8 +133,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--alpha-branch", "alpha_branch", "the branch a weights (the public code: tb)", choices=("cb", "tb"))
     _add(g, "--branches", "branches", "the MLAD branches to keep (default: the model's)", nargs="+",
          choices=("cb", "tb"))
-    _add(g, "--positional-encoding", "positional_encoding", "add sinusoidal positions to the features",
-         action=argparse.BooleanOptionalAction)
+    _add(g, "--positional-encoding", "positional_encoding", "add sinusoidal positions to the features "
+         "(default: off for linear, as in the paper; on for the others)", action=argparse.BooleanOptionalAction)
     _add(g, "--positional-scale", "positional_scale", "amplitude of the positions: 'auto' (the features' "
          "running RMS) or a number (1: the public code)", type=_auto_or_float)
     _add(g, "--attention-out-relu", "attention_out_relu", "ReLU after the attention's output projection "

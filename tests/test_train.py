@@ -525,3 +525,21 @@ def test_public_recipe_is_the_release_settings():
         tiny(positional_scale=-1.0)
     with pytest.raises(ValueError, match="implementation"):
         tiny(implementation="quick")
+
+
+def test_which_inputs_each_variant_receives():
+    """The linear baseline is the paper's I3D classifier: the features alone, no positions.
+    Every class-feature model adds sinusoidal positions unless told otherwise."""
+    from mladlib.models import MODEL_VARIANTS
+    from mladlib.train.checkpoint import build_from_config
+
+    for name in MODEL_VARIANTS:
+        model = build_from_config(tiny(model=name), 4, 8)
+        has_positions = getattr(model, "positional_encoding", None) is not None
+        assert has_positions == (name != "linear"), name
+    forced = build_from_config(tiny(model="linear", positional_encoding=True), 4, 8)
+    assert forced.positional_encoding is not None
+    # a configuration written before the option existed reloads with the variant's default
+    old = tiny(model="linear").to_dict()
+    del old["positional_encoding"]
+    assert build_from_config(TrainConfig.from_dict(old), 4, 8).positional_encoding is None

@@ -67,7 +67,9 @@ class TrainConfig:
     alpha: str | float = "learned"  # eq. 6's a: "learned" or a fixed float in [0, 1]
     alpha_branch: str = "cb"  # the branch a weights ("tb" in the public code)
     branches: tuple[str, ...] | None = None  # None: the variant's (both for "mlad")
-    positional_encoding: bool = True
+    # None: the variant's own default, as in the paper: no positions for the linear baseline
+    # (the I3D classifier), sinusoidal positions for every class-feature model
+    positional_encoding: bool | None = None
     positional_scale: str | float = "auto"  # "auto": the features' running RMS; 1.0: public code
     attention_out_relu: bool = False  # ReLU after the attention's output projection (public code)
     implementation: str = "auto"  # "reference", "fast", or "auto": fast on CPU, else reference
@@ -194,12 +196,14 @@ class TrainConfig:
             "dropout": self.dropout,
             "attention_dropout": self.dropout if self.attention_dropout is None else self.attention_dropout,
             "input_dropout": self.input_dropout, "ff_dim": self.ff_dim, "alpha": self.alpha,
-            "alpha_branch": self.alpha_branch, "positional_encoding": self.positional_encoding,
+            "alpha_branch": self.alpha_branch,
             "positional_scale": self.positional_scale, "attention_out_relu": self.attention_out_relu,
             "implementation": resolve_implementation(self.implementation, None),
         }
         if self.branches is not None:
             options["branches"] = tuple(self.branches)
+        if self.positional_encoding is not None:
+            options["positional_encoding"] = self.positional_encoding
         return options
 
     def to_dict(self) -> dict[str, Any]:
