@@ -167,6 +167,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
          "(not in the paper; --no-prior-bias starts them at 0)", action=argparse.BooleanOptionalAction)
     g = parser.add_argument_group("evaluation")
     _add(g, "--eval-every", "eval_every", "validate every N epochs (and after the last)", type=int)
+    _add(g, "--patience", "patience", "stop after N validations in a row without a new best (--epochs stays "
+         "the cap; default: unset, train every epoch)", type=int)
     _add(g, "--eval-stride", "eval_stride", "stride of the sliding windows (default: window // 2)", type=int)
     _add(g, "--eval-batch-size", "eval_batch_size", "windows per inference batch", type=int)
     _add(g, "--threshold", "threshold", "score threshold of the thresholded metrics", type=float)

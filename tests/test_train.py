@@ -543,3 +543,18 @@ def test_which_inputs_each_variant_receives():
     old = tiny(model="linear").to_dict()
     del old["positional_encoding"]
     assert build_from_config(TrainConfig.from_dict(old), 4, 8).positional_encoding is None
+
+
+def test_patience_stops_a_run_that_stopped_improving(tmp_path):
+    """The stopping rule: training ends after `patience` validations without a new best, and
+    the record says whether the rule or the epoch cap ended it."""
+    capped = train(tiny(epochs=3, patience=None), progress=False)
+    assert capped.ended_by == "cap" and len(capped.history) == 3
+    # steps of 1e-30 are below float32's resolution: the weights, and so the validation
+    # f-mAP, never move from the first epoch's
+    frozen = train(tiny(epochs=10, patience=2, lr=1e-30), progress=False, run_dir=tmp_path / "run")
+    assert frozen.ended_by == "plateau" and frozen.best_epoch == 1
+    assert [e["epoch"] for e in frozen.history] == [1, 2, 3]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["ended_by"] == "plateau"
+    with pytest.raises(ValueError, match="patience"):
+        TrainConfig(patience=0)

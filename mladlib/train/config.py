@@ -91,6 +91,9 @@ class TrainConfig:
     prior_bias: bool = True  # classifier biases start at the classes' training log-odds
     # evaluation
     eval_every: int = 1
+    # stop after this many validations in a row without a new best validation f-mAP
+    # (None: train all ``epochs``, which stays the cap either way)
+    patience: int | None = None
     eval_stride: int | None = None  # None: window // 2
     eval_batch_size: int = 32
     val_fraction: float = 0.1
@@ -150,7 +153,7 @@ class TrainConfig:
         for name in ("hidden_dim", "num_heads", "length_step", "batch_size", "epochs", "grad_accumulation",
                      "eval_every", "eval_batch_size"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("window", "windows_per_epoch", "eval_stride", "num_threads", "stop_after_steps"):
+        for name in ("window", "windows_per_epoch", "eval_stride", "num_threads", "stop_after_steps", "patience"):
             value = getattr(self, name)
             need(value is None or value >= 1, f"{name} must be >= 1 (or unset), got {value}")
         for name in ("lr", "weight_decay", "grad_clip", "dropout", "attention_dropout", "initial_loss_weight",
@@ -260,7 +263,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: Settings a resumed run may change: they do not alter the numbers it computes
 #: (``epochs`` only extends or shortens a run with a constant learning rate).
-RESUMABLE = ("device", "num_workers", "num_threads", "stop_after_steps", "epochs", "eval_batch_size")
+RESUMABLE = ("device", "num_workers", "num_threads", "stop_after_steps", "epochs", "eval_batch_size", "patience")
 
 
 def resolve_implementation(implementation: str, device: str | Any | None) -> str:

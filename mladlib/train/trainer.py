@@ -64,6 +64,8 @@ class RunResult:
     split), in eval mode. ``history``: one dict per epoch. ``test_metrics``: see
     :func:`mladlib.train.evaluate` (None when the run stopped early). ``stopped``: None
     when the run completed, else ``"SIGINT"``, ``"SIGTERM"`` or ``"stop_after_steps"``.
+    ``ended_by``: for a completed run, ``"plateau"`` when ``config.patience`` validations
+    in a row brought no new best, else ``"cap"`` (all ``config.epochs`` trained).
     """
 
     config: TrainConfig
@@ -76,6 +78,7 @@ class RunResult:
     stopped: str | None = None
     run_dir: Path | None = None
     paths: dict[str, Path] = field(default_factory=dict)
+    ended_by: str | None = None
 
     @property
     def completed(self) -> bool:
@@ -385,7 +388,7 @@ class Trainer:
                 if context.is_main and self.folder is not None:
                     self.folder.write_config(self._saved_config)
                 self._announce()
-                while self.epoch < config.epochs:
+                while self.epoch < config.epochs and not self.plateaued:
                     reason = self._train_epoch(stop)
                     if reason is not None:
                         self._save_training_checkpoint()
@@ -543,6 +546,18 @@ class Trainer:
         self._log(line)
 
     @property
+    def validations_since_best(self) -> int:
+        """Validations after the best one (all of them while none has a finite f-mAP)."""
+        return sum(1 for entry in self.history
+                   if entry["val_frame_map"] is not None and entry["epoch"] > (self.best_epoch or 0))
+
+    @property
+    def plateaued(self) -> bool:
+        """The stopping rule: ``config.patience`` validations in a row without a new best."""
+        patience = self.config.patience
+        return patience is not None and self.validations_since_best >= patience
+
+    @property
     def model_has_initial(self) -> bool:
         return getattr(self.model, "initial_classifier", None) is not None
 
@@ -559,6 +574,7 @@ class Trainer:
         return {} if self.folder is None else self.folder.paths()
 
     def _finish(self) -> RunResult:
+        ended_by = "plateau" if self.plateaued else "cap"
         if self.best_state is None:  # no validation split: the last epoch is the model
             self.best_epoch, self.best_state = self.epoch, _cpu_state(self.model)
             self._save_best(self.best_state, None)
@@ -570,11 +586,12 @@ class Trainer:
             self.folder.save_predictions(predictions)
             self.folder.write_json("results", {
                 "test": metrics, "best_epoch": self.best_epoch, "best_val_frame_map": self.best_val,
-                "steps": self.step, "config": self._saved_config.to_dict(),
+                "steps": self.step, "ended_by": ended_by, "config": self._saved_config.to_dict(),
             })
         result = RunResult(self.config, best, self.history, metrics, self.best_epoch, self.best_val, self.step,
-                           run_dir=self.run_dir, paths=self._paths())
-        self._log(f"finished: {self.step} steps in {self._elapsed():.1f} s")
+                           run_dir=self.run_dir, paths=self._paths(), ended_by=ended_by)
+        how = f"no new best in {self.config.patience} validations" if ended_by == "plateau" else "epoch cap"
+        self._log(f"finished: {self.step} steps in {self._elapsed():.1f} s ({how}; best epoch {self.best_epoch})")
         return result
 
 
