@@ -31,6 +31,12 @@ numbers beside these). Usage::
         mlad-fixed-length-48 mlad-alpha-tb mlad-initial-0.25 mlad-initial-4   # the exercises
     python benchmarks/bench_ablations.py --runs mlad-fixed-length-16-same-steps \
         mlad-fixed-length-32-same-steps mlad-fixed-length-48-same-steps   # exercise 2's follow-up
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_ablations.py --converge   # to convergence
+
+``--converge`` trains every run under the stopping rule of
+``benchmarks/CONVERGENCE_PROTOCOL.md`` (``bench_synth.CONVERGE``; seed 0 unless ``--seeds``)
+and writes ``benchmarks/results/ablations_converged.json`` (never the fixed-budget file),
+with each run's stopping outcome and validation curve; ``--runs`` merges into it as above.
 
 ``--runs`` trains only the named runs (on the file's seeds) and merges them into the existing
 ``--out`` file, which must have been produced for the same preset, epochs and datasets; the
@@ -58,7 +64,11 @@ from mladlib import synth
 from mladlib.train import RunResult, cached_train, config_key, evaluate, load_splits, make_config
 from mladlib.utils import atomic_path, cpu_name
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_synth import CONVERGE  # noqa: E402  (one stopping rule for both scripts)
+
 DEFAULT_OUT = Path(__file__).parent / "results" / "ablations.json"
+CONVERGED_OUT = Path(__file__).parent / "results" / "ablations_converged.json"
 QUICK_OUT = Path(tempfile.gettempdir()) / "mladlib_ablations_quick.json"
 QUICK_EPOCHS = 2
 TABLE3_LAYERS = (1, 2, 3, 4, 5)
@@ -129,11 +139,16 @@ def learned_alphas(result: RunResult) -> list[float] | None:
     return [float(torch.sigmoid(layer.alpha_logit.detach())) for layer in layers]
 
 
-def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None = None) -> dict:
-    """Train (or load) every run (or the runs named in ``only``) on every seed.
+def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None = None,
+        converge: dict[str, int] | None = None) -> dict:
+    """Train (or load) every run (or the runs named in ``only``) on every seed; with
+    ``converge`` (``bench_synth.CONVERGE``) under that stopping rule, each run recording
+    ``bench_synth.stopping_record`` too.
 
     Returns run name -> record of per-seed lists aligned with ``seeds``.
     """
+    from bench_synth import stopping_record
+
     base = make_config("synthetic")
     window = base.window
     lengths = eval_lengths(window)
@@ -145,7 +160,7 @@ def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None
         specs = {name: spec for name, spec in specs.items() if name in only}
     records: dict[str, dict[str, Any]] = {
         name: {**spec, "frame_map": [], "ac0": [], "ac20": [], "alpha": [], "best_epoch": [], "seconds": [],
-               "train_seconds": [], "config_key": []}
+               "train_seconds": [], "config_key": [], **({"stopping": []} if converge else {})}
         for name, spec in specs.items()
     }
     for name in ("mlad", "mlad-fixed-length"):
@@ -154,7 +169,7 @@ def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None
     for seed in seeds:
         test = None
         for name, spec in specs.items():
-            overrides = dict(spec["overrides"], seed=seed, synthetic_seed=seed)
+            overrides = dict(spec["overrides"], seed=seed, synthetic_seed=seed, **(converge or {}))
             if overrides.get("windows_per_epoch") == STEPS_AS_AT_T:
                 overrides["windows_per_epoch"] = windows_at_T(seed, window)
             if quick:
@@ -173,6 +188,8 @@ def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None
             r["seconds"].append(seconds)
             r["train_seconds"].append(result.history[-1]["elapsed_s"])  # when it was trained, cached or not
             r["config_key"].append(config_key(config))
+            if converge:
+                r["stopping"].append(stopping_record(config, result))
             line = (f"seed {seed} {name:<22s} f-mAP {r['frame_map'][-1]:6.2f}  mAP_AC(0) {r['ac0'][-1]:6.2f}  "
                     f"mAP_AC(20) {r['ac20'][-1]:6.2f}  (trained in {r['train_seconds'][-1]:.0f} s; "
                     f"{seconds:.0f} s now)")
@@ -255,7 +272,9 @@ def merge_runs(args: argparse.Namespace, out: Path, lengths: list[int]) -> int:
         raise SystemExit(f"{out} was produced for another preset ({stale}) or dataset recipe: "
                          "re-run the whole sweep instead of merging")
     started = time.perf_counter()
-    records = run(seeds, quick=args.quick, only=args.runs)
+    if bool(content.get("stopping_rule")) != args.converge:
+        raise SystemExit(f"{out} and this command differ in --converge; pass it accordingly")
+    records = run(seeds, quick=args.quick, only=args.runs, converge=CONVERGE if args.converge else None)
     content["runs"].update(records)
     content["units"] = UNITS
     layout = tables(base.num_layers)
@@ -284,26 +303,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="+", default=None, metavar="NAME",
                         help="train only these runs and merge them into the existing --out file")
     parser.add_argument("--out", type=Path, default=None,
-                        help=f"default: {DEFAULT_OUT} ({QUICK_OUT} with --quick)")
+                        help=f"default: {DEFAULT_OUT} ({QUICK_OUT} with --quick, {CONVERGED_OUT} with --converge)")
+    parser.add_argument("--converge", action="store_true", help="train to the stopping rule of "
+                        "benchmarks/CONVERGENCE_PROTOCOL.md (seed 0 unless --seeds)")
     args = parser.parse_args(argv)
-    seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
+    seeds = args.seeds if args.seeds is not None else ([0] if args.quick or args.converge else [0, 1, 2])
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         parser.error(f"--seeds must be distinct non-negative integers, got {seeds}")
-    out = args.out if args.out is not None else (QUICK_OUT if args.quick else DEFAULT_OUT)
+    out = args.out if args.out is not None else (
+        QUICK_OUT if args.quick else CONVERGED_OUT if args.converge else DEFAULT_OUT)
     if args.quick and out.resolve() == DEFAULT_OUT.resolve():
         parser.error(f"--quick results must not replace {DEFAULT_OUT} (the book reads it); choose another --out")
+    if args.converge and out.resolve() == DEFAULT_OUT.resolve():
+        parser.error(f"--converge results must not replace the fixed-budget record {DEFAULT_OUT}")
 
     base = make_config("synthetic")
     lengths = eval_lengths(base.window)
     if args.runs is not None:
         return merge_runs(args, out, lengths)
     started = time.perf_counter()
-    records = run(seeds, quick=args.quick)
+    records = run(seeds, quick=args.quick, converge=CONVERGE if args.converge else None)
     layout = tables(base.num_layers)
     machine = machine_line(base)
     command = "python benchmarks/bench_ablations.py --seeds " + " ".join(map(str, seeds))
     if args.quick:
         command += " --quick"
+    if args.converge:
+        command += " --converge"
     if args.out is not None:
         command += f" --out {args.out}"
     print()
@@ -323,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         "runs": records,
         "total_seconds": time.perf_counter() - started,
     }
+    if args.converge:
+        ends = [s["ended_by"] for r in records.values() for s in r["stopping"]]
+        print(f"stopping: {ends.count('plateau')} runs by the rule, {ends.count('cap')} at the cap")
+        content.update(stopping_rule=CONVERGE, protocol="benchmarks/CONVERGENCE_PROTOCOL.md",
+                       epochs=CONVERGE["epochs"] if not args.quick else QUICK_EPOCHS)
     with atomic_path(out, suffix=".json") as tmp:
         tmp.write_text(json.dumps(content, indent=1))
     print(f"wrote {out}")
