@@ -31,12 +31,13 @@ numbers beside these). Usage::
         mlad-fixed-length-48 mlad-alpha-tb mlad-initial-0.25 mlad-initial-4   # the exercises
     python benchmarks/bench_ablations.py --runs mlad-fixed-length-16-same-steps \
         mlad-fixed-length-32-same-steps mlad-fixed-length-48-same-steps   # exercise 2's follow-up
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_ablations.py --converge   # to convergence
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_ablations.py --converge
 
 ``--converge`` trains every run under the stopping rule of
-``benchmarks/CONVERGENCE_PROTOCOL.md`` (``bench_synth.CONVERGE``; seed 0 unless ``--seeds``)
-and writes ``benchmarks/results/ablations_converged.json`` (never the fixed-budget file),
-with each run's stopping outcome and validation curve; ``--runs`` merges into it as above.
+``benchmarks/CONVERGENCE_PROTOCOL.md`` (``bench_synth.CONVERGE``; seed 0 unless
+``--seeds``) and writes ``benchmarks/results/ablations_converged.json`` (never the
+fixed-budget file), with each run's stopping outcome and validation curve; ``--runs``
+merges into it as above.
 
 ``--runs`` trains only the named runs (on the file's seeds) and merges them into the existing
 ``--out`` file, which must have been produced for the same preset, epochs and datasets; the
@@ -160,7 +161,8 @@ def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None
         specs = {name: spec for name, spec in specs.items() if name in only}
     records: dict[str, dict[str, Any]] = {
         name: {**spec, "frame_map": [], "ac0": [], "ac20": [], "alpha": [], "best_epoch": [], "seconds": [],
-               "train_seconds": [], "config_key": [], **({"stopping": []} if converge else {})}
+               "train_seconds": [], "config_key": [],
+               **({"stopping": []} if converge else {})}
         for name, spec in specs.items()
     }
     for name in ("mlad", "mlad-fixed-length"):
@@ -169,7 +171,8 @@ def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None
     for seed in seeds:
         test = None
         for name, spec in specs.items():
-            overrides = dict(spec["overrides"], seed=seed, synthetic_seed=seed, **(converge or {}))
+            overrides = dict(spec["overrides"], seed=seed, synthetic_seed=seed,
+                             **(converge or {}))
             if overrides.get("windows_per_epoch") == STEPS_AS_AT_T:
                 overrides["windows_per_epoch"] = windows_at_T(seed, window)
             if quick:
@@ -273,8 +276,10 @@ def merge_runs(args: argparse.Namespace, out: Path, lengths: list[int]) -> int:
                          "re-run the whole sweep instead of merging")
     started = time.perf_counter()
     if bool(content.get("stopping_rule")) != args.converge:
-        raise SystemExit(f"{out} and this command differ in --converge; pass it accordingly")
-    records = run(seeds, quick=args.quick, only=args.runs, converge=CONVERGE if args.converge else None)
+        raise SystemExit(f"{out} and this command differ in --converge; "
+                         "pass it accordingly")
+    converge = CONVERGE if args.converge else None
+    records = run(seeds, quick=args.quick, only=args.runs, converge=converge)
     content["runs"].update(records)
     content["units"] = UNITS
     layout = tables(base.num_layers)
@@ -303,11 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="+", default=None, metavar="NAME",
                         help="train only these runs and merge them into the existing --out file")
     parser.add_argument("--out", type=Path, default=None,
-                        help=f"default: {DEFAULT_OUT} ({QUICK_OUT} with --quick, {CONVERGED_OUT} with --converge)")
-    parser.add_argument("--converge", action="store_true", help="train to the stopping rule of "
+                        help=f"default: {DEFAULT_OUT} ({QUICK_OUT} with --quick, "
+                        f"{CONVERGED_OUT} with --converge)")
+    parser.add_argument("--converge", action="store_true",
+                        help="train to the stopping rule of "
                         "benchmarks/CONVERGENCE_PROTOCOL.md (seed 0 unless --seeds)")
     args = parser.parse_args(argv)
-    seeds = args.seeds if args.seeds is not None else ([0] if args.quick or args.converge else [0, 1, 2])
+    default_seeds = [0] if args.quick or args.converge else [0, 1, 2]
+    seeds = args.seeds if args.seeds is not None else default_seeds
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         parser.error(f"--seeds must be distinct non-negative integers, got {seeds}")
     out = args.out if args.out is not None else (
@@ -315,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick and out.resolve() == DEFAULT_OUT.resolve():
         parser.error(f"--quick results must not replace {DEFAULT_OUT} (the book reads it); choose another --out")
     if args.converge and out.resolve() == DEFAULT_OUT.resolve():
-        parser.error(f"--converge results must not replace the fixed-budget record {DEFAULT_OUT}")
+        parser.error(f"--converge results must not replace the fixed-budget record "
+                     f"{DEFAULT_OUT}")
 
     base = make_config("synthetic")
     lengths = eval_lengths(base.window)
@@ -351,8 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.converge:
         ends = [s["ended_by"] for r in records.values() for s in r["stopping"]]
-        print(f"stopping: {ends.count('plateau')} runs by the rule, {ends.count('cap')} at the cap")
-        content.update(stopping_rule=CONVERGE, protocol="benchmarks/CONVERGENCE_PROTOCOL.md",
+        plateau, cap = ends.count("plateau"), ends.count("cap")
+        print(f"stopping: {plateau} runs by the rule, {cap} at the cap")
+        content.update(stopping_rule=CONVERGE,
+                       protocol="benchmarks/CONVERGENCE_PROTOCOL.md",
                        epochs=CONVERGE["epochs"] if not args.quick else QUICK_EPOCHS)
     with atomic_path(out, suffix=".json") as tmp:
         tmp.write_text(json.dumps(content, indent=1))

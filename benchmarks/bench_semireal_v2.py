@@ -1,14 +1,15 @@
-"""Protocol v2 of the semi-real experiment: dependency against persistence, to convergence.
+"""Protocol v2 of the semi-real experiment: dependency against persistence.
 
 The protocol (fixed before any v2 result; ``benchmarks/SEMIREAL_PROTOCOL_V2.md``) is the
-constant :data:`PROTOCOL` below. For seed ``s`` the data of a condition (``real`` labels,
-or the ``control``: each class's track circularly shifted on its own, per video) are
-built with ``ObservationModel(visibility=v, seed=s)`` (observation model ``m1``) or with
-:class:`mladlib.semireal.LookAlikes` too (``m2``); every model trains with ``seed=s``
-under one stopping rule (validation f-mAP every ``check_every_steps`` steps, stop after
-``patience_checks`` checks without a new best, at most ``cap_steps`` steps) and the best
-check is tested. The CF run also yields ``cf-smooth``: CF's scores averaged over a
-window of steps chosen on the validation videos (:mod:`mladlib.smoothing`).
+constant :data:`PROTOCOL` below. For seed ``s`` the data of a condition (``real``
+labels, or the ``control``: each class's track circularly shifted on its own, per
+video) are built with ``ObservationModel(visibility=v, seed=s)`` (observation model
+``m1``) or with :class:`mladlib.semireal.LookAlikes` too (``m2``); every model trains
+with ``seed=s`` under one stopping rule (validation f-mAP every ``check_every_steps``
+steps, stop after ``patience_checks`` checks without a new best, at most ``cap_steps``
+steps) and the best check is tested. The CF run also yields ``cf-smooth``: CF's scores
+averaged over a window of steps chosen on the validation videos
+(:mod:`mladlib.smoothing`).
 
 Stages, most informative first (:func:`planned_runs`): ``main`` (m1, v = 1, real and
 control, every model), ``lookalike`` (m2, v = 1, the same), ``sweep`` (m1, the other
@@ -23,10 +24,13 @@ was clean (the record folder ``benchmarks/results`` aside). Processes split by
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_semireal_v2.py --stages main \\
         --seeds 0 2 4 --annotations ../shared/data/multithumos \\
         --out benchmarks/results/semireal_v2_main_a.json
-    python benchmarks/bench_semireal_v2.py --merge benchmarks/results/semireal_v2_multithumos.json \\
-        benchmarks/results/semireal_v2_main_a.json benchmarks/results/semireal_v2_main_b.json
-    python benchmarks/bench_semireal_v2.py --status benchmarks/results/semireal_v2_multithumos.json
-    python benchmarks/bench_semireal_v2.py --smoke   # tiny made-up labels, a few steps: tests the script
+    python benchmarks/bench_semireal_v2.py --merge \\
+        benchmarks/results/semireal_v2_multithumos.json \\
+        benchmarks/results/semireal_v2_main_a.json \\
+        benchmarks/results/semireal_v2_main_b.json
+    python benchmarks/bench_semireal_v2.py --status \\
+        benchmarks/results/semireal_v2_multithumos.json
+    python benchmarks/bench_semireal_v2.py --smoke   # made-up labels: tests the script
 """
 
 from __future__ import annotations
@@ -76,24 +80,67 @@ PROTOCOL: dict[str, Any] = {
     "taus": [0, 20],
     "budgets": {
         # measured on the book's 2-core machine (SEMIREAL_PROTOCOL_V2.md, "Budget")
-        "cpu": dict(hidden_dim=32, num_layers=2, num_heads=1, dropout=0.1, window=64, variable_length=True,
-                    length_step=16, batch_size=8, lr=1e-3, weight_decay=0.0, eval_stride=64,
-                    eval_batch_size=64, val_fraction=0.1, num_threads=1, in_memory=True,
-                    check_every_steps=50, patience_checks=6, cap_steps=3000),
+        "cpu": dict(
+            hidden_dim=32,
+            num_layers=2,
+            num_heads=1,
+            dropout=0.1,
+            window=64,
+            variable_length=True,
+            length_step=16,
+            batch_size=8,
+            lr=1e-3,
+            weight_decay=0.0,
+            eval_stride=64,
+            eval_batch_size=64,
+            val_fraction=0.1,
+            num_threads=1,
+            in_memory=True,
+            check_every_steps=50,
+            patience_checks=6,
+            cap_steps=3000,
+        ),
         # the paper's model size and T: for a GPU, recorded under the GPU's name
-        "gpu": dict(hidden_dim=128, num_layers=5, num_heads=1, dropout=0.1, window=128, variable_length=True,
-                    length_step=16, batch_size=32, lr=3e-4, weight_decay=1e-6, eval_stride=64,
-                    eval_batch_size=64, val_fraction=0.1, num_threads=4, in_memory=True,
-                    check_every_steps=250, patience_checks=8, cap_steps=20000),
+        "gpu": dict(
+            hidden_dim=128,
+            num_layers=5,
+            num_heads=1,
+            dropout=0.1,
+            window=128,
+            variable_length=True,
+            length_step=16,
+            batch_size=32,
+            lr=3e-4,
+            weight_decay=1e-6,
+            eval_stride=64,
+            eval_batch_size=64,
+            val_fraction=0.1,
+            num_threads=4,
+            in_memory=True,
+            check_every_steps=250,
+            patience_checks=8,
+            cap_steps=20000,
+        ),
     },
 }
 STOPPING = ("check_every_steps", "patience_checks", "cap_steps")
-#: --smoke: the protocol's code paths on made-up labels in seconds (numbers mean nothing)
-SMOKE_BUDGET = dict(PROTOCOL["budgets"]["cpu"], hidden_dim=8, num_layers=1, window=32, batch_size=4,
-                    check_every_steps=2, patience_checks=1, cap_steps=6, eval_stride=32)
+#: --smoke: the protocol's code paths on made-up labels in seconds (meaningless numbers)
+SMOKE_BUDGET = dict(
+    PROTOCOL["budgets"]["cpu"],
+    hidden_dim=8,
+    num_layers=1,
+    window=32,
+    batch_size=4,
+    check_every_steps=2,
+    patience_checks=1,
+    cap_steps=6,
+    eval_stride=32,
+)
 
 
-def run_key(obs_model: str, condition: str, visibility: float, model: str, seed: int) -> str:
+def run_key(
+    obs_model: str, condition: str, visibility: float, model: str, seed: int
+) -> str:
     return f"{obs_model}/{condition}/v{visibility:g}/{model}/seed{seed}"
 
 
@@ -103,9 +150,10 @@ def data_key(obs_model: str, condition: str, visibility: float, seed: int) -> st
 
 def planned_runs(dataset: str, seeds: list[int] | None = None) -> list[dict[str, Any]]:
     """Every run of ``dataset`` in the order it runs: stage by stage (``main``,
-    ``lookalike``, ``sweep``; ``charades`` alone), seed by seed inside a stage, and inside
-    a seed the models that the differences need first (CF, MLAD, TB, then CB, linear),
-    each on real labels then on the control, so a partial record holds whole seeds."""
+    ``lookalike``, ``sweep``; ``charades`` alone), seed by seed inside a stage, and
+    inside a seed the models that the differences need first (CF, MLAD, TB, then CB,
+    linear), each on real labels then on the control, so a partial record holds whole
+    seeds."""
     seeds = PROTOCOL["seeds"] if seeds is None else seeds
     main = PROTOCOL["main_visibility"]
     first = ["cf", "mlad", "tb", "cb", "linear"]
@@ -116,110 +164,213 @@ def planned_runs(dataset: str, seeds: list[int] | None = None) -> list[dict[str,
     if dataset == "charades":
         stages = [("charades", "m1", [main], order(PROTOCOL["charades_models"]))]
     else:
-        stages = [("main", "m1", [main], order(PROTOCOL["models"])),
-                  ("lookalike", "m2", [main], order(PROTOCOL["models"])),
-                  ("sweep", "m1", PROTOCOL["sweep_visibilities"], order(PROTOCOL["sweep_models"]))]
+        stages = [
+            ("main", "m1", [main], order(PROTOCOL["models"])),
+            ("lookalike", "m2", [main], order(PROTOCOL["models"])),
+            (
+                "sweep",
+                "m1",
+                PROTOCOL["sweep_visibilities"],
+                order(PROTOCOL["sweep_models"]),
+            ),
+        ]
     runs = []
     for stage, obs_model, levels, models in stages:
         for s in seeds:
             for v in levels:
                 for m in models:
                     for condition in PROTOCOL["conditions"]:
-                        runs.append(dict(stage=stage, obs_model=obs_model, condition=condition, visibility=v,
-                                         model=m, seed=s, key=run_key(obs_model, condition, v, m, s)))
+                        runs.append(
+                            dict(
+                                stage=stage,
+                                obs_model=obs_model,
+                                condition=condition,
+                                visibility=v,
+                                model=m,
+                                seed=s,
+                                key=run_key(obs_model, condition, v, m, s),
+                            )
+                        )
     return runs
 
 
 def stopping_overrides(budget: dict[str, Any]) -> dict[str, Any]:
     """The stopping rule as trainer settings: an epoch of ``check_every_steps`` batches,
-    validation after every epoch, ``patience`` checks, ``cap_steps`` as the epoch cap."""
+    validation after every epoch, ``patience`` checks, ``cap_steps`` as the epoch cap.
+    """
     every, patience, cap = (budget[k] for k in STOPPING)
     if cap % every:
-        raise ValueError(f"cap_steps {cap} is not a multiple of check_every_steps {every}")
-    return dict(windows_per_epoch=every * budget["batch_size"], eval_every=1, patience=patience,
-                epochs=cap // every)
+        raise ValueError(
+            f"cap_steps {cap} is not a multiple of check_every_steps {every}"
+        )
+    return dict(
+        windows_per_epoch=every * budget["batch_size"],
+        eval_every=1,
+        patience=patience,
+        epochs=cap // every,
+    )
 
 
-def train_config(dataset: str, root: Path, model: str, seed: int, budget: dict[str, Any], device: str,
-                 run_dir: Path):
-    """The :class:`~mladlib.train.TrainConfig` of one run (what every model of the protocol
-    gets: the budget, the stopping rule, and the variant's own inputs)."""
+def train_config(
+    dataset: str,
+    root: Path,
+    model: str,
+    seed: int,
+    budget: dict[str, Any],
+    device: str,
+    run_dir: Path,
+):
+    """The :class:`~mladlib.train.TrainConfig` of one run (what every model of the
+    protocol gets: the budget, the stopping rule, and the variant's own inputs)."""
     settings = {k: v for k, v in budget.items() if k not in STOPPING}
     if device != "cpu":
         settings.pop("num_threads", None)
-    return make_config(dataset, root=str(root), model=model, seed=seed, device=device, run_dir=str(run_dir),
-                       **settings, **stopping_overrides(budget))
+    return make_config(
+        dataset,
+        root=str(root),
+        model=model,
+        seed=seed,
+        device=device,
+        run_dir=str(run_dir),
+        **settings,
+        **stopping_overrides(budget),
+    )
 
 
 def library_state() -> dict[str, Any]:
-    """The commit the process runs (``git rev-parse HEAD``) and whether the tree is clean,
-    the record folder aside (records land there while the runs go on)."""
+    """The commit the process runs (``git rev-parse HEAD``) and whether the tree is
+    clean, the record folder aside (records land there while the runs go on)."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
+
     try:
         commit = git("rev-parse", "HEAD").strip()
-        changes = git("status", "--porcelain", "--", ".", ":(exclude)benchmarks/results")
+        changes = git(
+            "status", "--porcelain", "--", ".", ":(exclude)benchmarks/results"
+        )
     except (OSError, subprocess.CalledProcessError) as error:
         return {"commit": None, "clean": None, "git_error": str(error)}
-    return {"commit": commit, "clean": not changes.strip(), "changes": changes.splitlines()[:20]}
+    return {
+        "commit": commit,
+        "clean": not changes.strip(),
+        "changes": changes.splitlines()[:20],
+    }
 
 
 def rounded(values, digits: int = 4):
-    return [None if v is None or not np.isfinite(v) else round(float(v), digits) for v in values]
+    return [
+        None if v is None or not np.isfinite(v) else round(float(v), digits)
+        for v in values
+    ]
 
 
 def test_record(metrics: dict) -> dict[str, Any]:
     """f-mAP, per-class AP and the action-conditional metrics, x100."""
     return {
         "frame_map": 100 * metrics["frame_map"],
-        "per_class_ap": rounded(100 * np.asarray(metrics["per_class_ap"], dtype=np.float64)),
-        "action_conditional": {str(t): {k: (100 * v if k != "pairs" else v) for k, v in r.items()}
-                               for t, r in metrics["action_conditional"].items()},
+        "per_class_ap": rounded(
+            100 * np.asarray(metrics["per_class_ap"], dtype=np.float64)
+        ),
+        "action_conditional": {
+            str(t): {k: (100 * v if k != "pairs" else v) for k, v in r.items()}
+            for t, r in metrics["action_conditional"].items()
+        },
     }
 
 
-def pair_aps(predictions: dict, labels: dict, threshold: float) -> dict[str, dict[str, float]]:
-    """Every counted pair's AP(i | j) at the protocol's taus (support: in ``dataset_info``)."""
+def pair_aps(
+    predictions: dict, labels: dict, threshold: float
+) -> dict[str, dict[str, float]]:
+    """Every counted pair's AP(i | j) at the protocol's taus (support: dataset_info)."""
     from mladlib.metrics import action_conditional_sweep
 
     ids = list(labels)
-    sweep = action_conditional_sweep([predictions[v] for v in ids], [labels[v] for v in ids],
-                                     tuple(PROTOCOL["taus"]), threshold, video_ids=ids)
+    sweep = action_conditional_sweep(
+        [predictions[v] for v in ids],
+        [labels[v] for v in ids],
+        tuple(PROTOCOL["taus"]),
+        threshold,
+        video_ids=ids,
+    )
     return {str(t): _pairs(r, r.support) for t, r in sweep.items()}
 
 
 def pair_support(labels: dict, threshold: float) -> dict[str, dict[str, int]]:
-    """Conditioning steps of each counted pair: labels only, the same for every model."""
+    """Conditioning steps of each counted pair (from labels: one for every model)."""
     from mladlib.metrics import action_conditional_sweep
 
     ids = list(labels)
-    sweep = action_conditional_sweep([labels[v].astype(np.float32) for v in ids], [labels[v] for v in ids],
-                                     tuple(PROTOCOL["taus"]), threshold, video_ids=ids)
-    return {str(t): {f"{i},{j}": int(r.support[i, j]) for i, j in np.argwhere(~np.isnan(r.pair_ap))}
-            for t, r in sweep.items()}
+    sweep = action_conditional_sweep(
+        [labels[v].astype(np.float32) for v in ids],
+        [labels[v] for v in ids],
+        tuple(PROTOCOL["taus"]),
+        threshold,
+        video_ids=ids,
+    )
+    return {
+        str(t): {
+            f"{i},{j}": int(r.support[i, j])
+            for i, j in np.argwhere(~np.isnan(r.pair_ap))
+        }
+        for t, r in sweep.items()
+    }
 
 
-def one_run(dataset: str, root: Path, spec: dict[str, Any], budget: dict[str, Any], device: str,
-            work: Path) -> dict[str, dict[str, Any]]:
-    """Train one model on ``root``; return ``{key: record}`` (two records for CF: its own
-    and ``cf-smooth``)."""
+def one_run(
+    dataset: str,
+    root: Path,
+    spec: dict[str, Any],
+    budget: dict[str, Any],
+    device: str,
+    work: Path,
+) -> dict[str, dict[str, Any]]:
+    """Train one model on ``root``; return ``{key: record}`` (two records for CF: its
+    own and ``cf-smooth``)."""
     main_level = spec["visibility"] == PROTOCOL["main_visibility"]
-    config = train_config(dataset, root, spec["model"], spec["seed"], budget, device,
-                          work / f"{spec['model']}-{spec['seed']}")
+    config = train_config(
+        dataset,
+        root,
+        spec["model"],
+        spec["seed"],
+        budget,
+        device,
+        work / f"{spec['model']}-{spec['seed']}",
+    )
     start = time.perf_counter()
     trainer = _NoStandardTrainer(config)
     result = trainer.fit()
     seconds = time.perf_counter() - start
-    curve = [{"step": e["step"], "val_frame_map": 100 * e["val_frame_map"], "loss": e["loss"]}
-             for e in result.history if e["val_frame_map"] is not None]
-    best_step = next(e["step"] for e in result.history if e["epoch"] == result.best_epoch)
+    curve = [
+        {
+            "step": e["step"],
+            "val_frame_map": 100 * e["val_frame_map"],
+            "loss": e["loss"],
+        }
+        for e in result.history
+        if e["val_frame_map"] is not None
+    ]
+    best_step = next(
+        e["step"] for e in result.history if e["epoch"] == result.best_epoch
+    )
     record: dict[str, Any] = {
-        **test_record(result.test_metrics), "ended_by": result.ended_by, "steps": result.steps,
-        "best_step": best_step, "best_val_frame_map": 100 * result.best_val_frame_map, "validation_curve": curve,
-        "seconds": seconds, "videos": result.test_metrics["videos"], "frames": result.test_metrics["frames"],
+        **test_record(result.test_metrics),
+        "ended_by": result.ended_by,
+        "steps": result.steps,
+        "best_step": best_step,
+        "best_val_frame_map": 100 * result.best_val_frame_map,
+        "validation_curve": curve,
+        "seconds": seconds,
+        "videos": result.test_metrics["videos"],
+        "frames": result.test_metrics["frames"],
     }
-    alphas = [float(torch.sigmoid(layer.alpha_logit.detach())) for layer in getattr(result.model, "layers", [])
-              if getattr(layer, "alpha_logit", None) is not None]
+    alphas = [
+        float(torch.sigmoid(layer.alpha_logit.detach()))
+        for layer in getattr(result.model, "layers", [])
+        if getattr(layer, "alpha_logit", None) is not None
+    ]
     record["alpha"] = alphas or None
     test_labels = trainer.splits.test.label_dict()
     predictions = None
@@ -227,43 +378,81 @@ def one_run(dataset: str, root: Path, spec: dict[str, Any], budget: dict[str, An
         predictions = load_predictions(Path(config.run_dir) / "test_predictions.h5")
         record["pair_ap"] = pair_aps(predictions, test_labels, config.threshold)
     if main_level and spec["model"] == "mlad":
-        record["cb_attention_rows"] = cb_attention_rows(result.model.to(trainer.device), trainer.splits.test,
-                                                        config.window, str(trainer.device))
+        record["cb_attention_rows"] = cb_attention_rows(
+            result.model.to(trainer.device),
+            trainer.splits.test,
+            config.window,
+            str(trainer.device),
+        )
     records = {spec["key"]: record}
-    if spec["model"] == "cf":  # the persistence baseline: CF's scores smoothed, window on validation
+    if (
+        spec["model"] == "cf"
+    ):  # the persistence baseline: CF's scores smoothed, window on validation
         start = time.perf_counter()
         if predictions is None:
             predictions = load_predictions(Path(config.run_dir) / "test_predictions.h5")
-        _, val_predictions = trainer._evaluate(result.model, "val", False, return_predictions=True)
-        window, by_window = smoothing.choose_window(val_predictions, trainer.splits.val.label_dict(),
-                                                    PROTOCOL["smoothing_windows"])
+        _, val_predictions = trainer._evaluate(
+            result.model, "val", False, return_predictions=True
+        )
+        window, by_window = smoothing.choose_window(
+            val_predictions,
+            trainer.splits.val.label_dict(),
+            PROTOCOL["smoothing_windows"],
+        )
         smoothed = smoothing.smooth_all(predictions, window)
-        metrics = metrics_from_predictions(smoothed, test_labels, config.taus, config.threshold, standard=False)
-        smooth = {**test_record(metrics), "window": window,
-                  "val_frame_map_by_window": {str(w): 100 * v for w, v in by_window.items()},
-                  "derived_from": spec["key"], "seconds": time.perf_counter() - start}
+        metrics = metrics_from_predictions(
+            smoothed, test_labels, config.taus, config.threshold, standard=False
+        )
+        smooth = {
+            **test_record(metrics),
+            "window": window,
+            "val_frame_map_by_window": {str(w): 100 * v for w, v in by_window.items()},
+            "derived_from": spec["key"],
+            "seconds": time.perf_counter() - start,
+        }
         if main_level:
             smooth["pair_ap"] = pair_aps(smoothed, test_labels, config.threshold)
-        records[run_key(spec["obs_model"], spec["condition"], spec["visibility"], "cf-smooth",
-                        spec["seed"])] = smooth
-    shutil.rmtree(config.run_dir, ignore_errors=True)  # predictions are large; the record keeps the numbers
+        records[
+            run_key(
+                spec["obs_model"],
+                spec["condition"],
+                spec["visibility"],
+                "cf-smooth",
+                spec["seed"],
+            )
+        ] = smooth
+    shutil.rmtree(
+        config.run_dir, ignore_errors=True
+    )  # predictions are large; the record keeps the numbers
     return records
 
 
 def observation(spec: dict[str, Any], budget_obs: dict[str, Any]) -> tuple:
-    obs = semireal.ObservationModel(visibility=spec["visibility"], seed=spec["seed"], **budget_obs)
+    obs = semireal.ObservationModel(
+        visibility=spec["visibility"], seed=spec["seed"], **budget_obs
+    )
     lookalikes = PROTOCOL["observation_models"][spec["obs_model"]]
     return obs, None if lookalikes is None else semireal.LookAlikes(**lookalikes)
 
 
-def data_info(dataset: str, root: Path, main_level: bool, threshold: float) -> dict[str, Any]:
+def data_info(
+    dataset: str, root: Path, main_level: bool, threshold: float
+) -> dict[str, Any]:
     """What the record keeps of one built dataset: its meta, the training labels' step
     co-occurrence (and how far it is above independence), the test pairs' support."""
     from mladlib.data import VideoDataset
 
     meta = json.loads((root / "semireal.json").read_text())
-    info = {k: meta[k] for k in ("videos", "class_visibility", "condition", "lookalike_groups",
-                                 "control_tracks")}
+    info = {
+        k: meta[k]
+        for k in (
+            "videos",
+            "class_visibility",
+            "condition",
+            "lookalike_groups",
+            "control_tracks",
+        )
+    }
     train = VideoDataset.from_folder(root, "train", semireal.spec_for(dataset))
     labels = list(train.label_dict().values())
     P, counts = semireal.step_cooccurrence(labels)
@@ -274,7 +463,9 @@ def data_info(dataset: str, root: Path, main_level: bool, threshold: float) -> d
     expected = float(np.sum(np.outer(counts, marginal)[off]))
     info["train_cooccurrence"] = [rounded(row) for row in P]
     info["train_cooccurrence_ratio"] = observed / expected if expected else None
-    info["train_cooccurrence_departure"], info["departure_pairs"] = semireal.cooccurrence_departure(labels)
+    info["train_cooccurrence_departure"], info["departure_pairs"] = (
+        semireal.cooccurrence_departure(labels)
+    )
     if main_level:
         test = VideoDataset.from_folder(root, "test", semireal.spec_for(dataset))
         info["pair_support"] = pair_support(test.label_dict(), threshold)
@@ -284,12 +475,24 @@ def data_info(dataset: str, root: Path, main_level: bool, threshold: float) -> d
 def load_record(out: Path, budget_name: str, dataset: str) -> dict[str, Any]:
     if out.is_file():
         record = json.loads(out.read_text())
-        if record.get("protocol") != PROTOCOL or record.get("budget") != budget_name \
-                or record.get("dataset") != dataset:
-            raise SystemExit(f"{out} holds runs of another protocol, budget or dataset; move it aside first")
+        if (
+            record.get("protocol") != PROTOCOL
+            or record.get("budget") != budget_name
+            or record.get("dataset") != dataset
+        ):
+            raise SystemExit(
+                f"{out} holds runs of another protocol, budget or dataset; "
+                "move it aside first"
+            )
         return record
-    return {"protocol": PROTOCOL, "budget": budget_name, "dataset": dataset, "runs": {}, "dataset_info": {},
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "protocol": PROTOCOL,
+        "budget": budget_name,
+        "dataset": dataset,
+        "runs": {},
+        "dataset_info": {},
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def write_record(out: Path, record: dict[str, Any]) -> None:
@@ -300,27 +503,73 @@ def write_record(out: Path, record: dict[str, Any]) -> None:
 
 
 def merge(out: Path, inputs: list[Path]) -> dict[str, Any]:
-    """Join records of one protocol, budget and dataset into ``out`` (which may be one of
-    them). A run in two inputs must hold the same numbers in both."""
+    """Join records of one protocol, budget and dataset into ``out`` (which may be one
+    of them). A run in two inputs must hold the same numbers in both."""
     records = [json.loads(p.read_text()) for p in inputs if p.is_file()]
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
         raise SystemExit(f"no such record: {', '.join(missing)}")
     base = records[0]
     merged = {k: base[k] for k in ("protocol", "budget", "dataset")}
-    merged.update(runs={}, dataset_info={}, started=min(r.get("started", "") for r in records))
+    merged.update(
+        runs={}, dataset_info={}, started=min(r.get("started", "") for r in records)
+    )
     for path, r in zip(inputs, records):
         if any(r.get(k) != merged[k] for k in ("protocol", "budget", "dataset")):
-            raise SystemExit(f"{path} holds another protocol, budget or dataset than {inputs[0]}")
+            raise SystemExit(
+                f"{path} holds another protocol, budget or dataset than {inputs[0]}"
+            )
         for section in ("runs", "dataset_info"):
             for key, value in r[section].items():
                 old = merged[section].get(key)
-                if old is not None and section == "runs" and \
-                        json.dumps(old, sort_keys=True) != json.dumps(value, sort_keys=True):
-                    raise SystemExit(f"{path}: run {key} differs from the same run in another input")
+                if (
+                    old is not None
+                    and section == "runs"
+                    and json.dumps(old, sort_keys=True)
+                    != json.dumps(value, sort_keys=True)
+                ):
+                    raise SystemExit(
+                        f"{path}: run {key} differs from the same run in another input"
+                    )
                 merged[section][key] = value
     write_record(out, merged)
     return merged
+
+
+#: --compare's tolerances (f-mAP points): a library change "moved" a run beyond these
+COMPARE_TEST, COMPARE_VAL = 0.05, 0.1
+
+
+def compare(
+    record: dict[str, Any], reference: dict[str, Any], keys: list[str]
+) -> tuple[bool, str]:
+    """``(all within tolerance, report)``: each of ``keys`` (runs of ``record``) against
+    the same run of ``reference``: test f-mAP, every validation check, steps trained."""
+    lines, ok = [], True
+    for key in keys:
+        new, old = record["runs"].get(key), reference["runs"].get(key)
+        if new is None or old is None:
+            lines.append(f"{key:<32s} not in both records")
+            ok = False
+            continue
+        test = abs(new["frame_map"] - old["frame_map"])
+        curves = [c.get("validation_curve", []) for c in (new, old)]
+        val = max(
+            (abs(a["val_frame_map"] - b["val_frame_map"]) for a, b in zip(*curves)),
+            default=0.0,
+        )
+        same_steps = new.get("steps") == old.get("steps") and len(curves[0]) == len(
+            curves[1]
+        )
+        good = test <= COMPARE_TEST and val <= COMPARE_VAL and same_steps
+        ok &= good
+        commits = f"{old['library']['commit'][:10]} -> {new['library']['commit'][:10]}"
+        lines.append(
+            f"{key:<32s} test f-mAP {test:.4f} apart, validation up to {val:.4f}, "
+            f"steps {new.get('steps')} vs {old.get('steps')} ({commits}): "
+            f"{'same' if good else 'MOVED'}"
+        )
+    return ok, "\n".join(lines)
 
 
 def status(record: dict[str, Any]) -> str:
@@ -333,8 +582,11 @@ def status(record: dict[str, Any]) -> str:
         done = [r for r in runs if r["key"] in record["runs"]]
         ends = [record["runs"][r["key"]]["ended_by"] for r in done]
         left = sorted({r["seed"] for r in runs if r["key"] not in record["runs"]})
-        lines.append(f"{stage:<10s} {len(done):3d}/{len(runs)} runs done ({ends.count('plateau')} plateau, "
-                     f"{ends.count('cap')} cap); seeds with runs left: {left or 'none'}")
+        plateau, cap = ends.count("plateau"), ends.count("cap")
+        lines.append(
+            f"{stage:<10s} {len(done):3d}/{len(runs)} runs done ({plateau} plateau, "
+            f"{cap} cap); seeds with runs left: {left or 'none'}"
+        )
     return "\n".join(lines)
 
 
@@ -350,8 +602,14 @@ def smoke_source(folder: Path, seed: int = 0) -> Path:
         actions = []
         for _ in range(8):
             start = float(rng.uniform(0, duration - 2))
-            actions.append([int(rng.integers(1, 7)), start, start + float(rng.uniform(0.5, 4))])
-        videos[f"v{k:02d}"] = {"subset": subset, "duration": duration, "actions": actions}
+            actions.append(
+                [int(rng.integers(1, 7)), start, start + float(rng.uniform(0.5, 4))]
+            )
+        videos[f"v{k:02d}"] = {
+            "subset": subset,
+            "duration": duration,
+            "actions": actions,
+        }
         lists[subset].append(f"v{k:02d}")
     (folder / "multithumos.json").write_text(json.dumps(videos))
     (folder / "train_list.txt").write_text("".join(f"{v}\n" for v in lists["training"]))
@@ -360,29 +618,74 @@ def smoke_source(folder: Path, seed: int = 0) -> Path:
 
 
 def machine(device: str) -> dict[str, Any]:
-    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None
-    return {"cpu": cpu_name(), "gpu": gpu, "host": socket.gethostname(), "python": platform.python_version(),
-            "torch": torch.__version__, "device": device}
+    gpu = (
+        torch.cuda.get_device_name(0)
+        if device.startswith("cuda") and torch.cuda.is_available()
+        else None
+    )
+    return {
+        "cpu": cpu_name(),
+        "gpu": gpu,
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", choices=("multithumos", "charades"), default="multithumos")
-    parser.add_argument("--annotations", help="annotation JSON or its folder (e.g. ../shared/data/multithumos)")
-    parser.add_argument("--out", type=Path, help="the JSON record (rewritten after every run)")
+    parser.add_argument(
+        "--dataset", choices=("multithumos", "charades"), default="multithumos"
+    )
+    parser.add_argument(
+        "--annotations",
+        help="annotation JSON or its folder (e.g. ../shared/data/multithumos)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="the JSON record (rewritten after every run)"
+    )
     parser.add_argument("--budget", choices=sorted(PROTOCOL["budgets"]), default="cpu")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    parser.add_argument("--stages", nargs="+", choices=("main", "lookalike", "sweep", "charades"),
-                        help="only these stages (default: all of the dataset's)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="only these of the protocol's seeds")
-    parser.add_argument("--models", nargs="+", help="only these models (e.g. to rerun one recorded run)")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu or cuda (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=("main", "lookalike", "sweep", "charades"),
+        help="only these stages (default: all of the dataset's)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="only these of the protocol's seeds"
+    )
+    parser.add_argument(
+        "--models", nargs="+", help="only these models (e.g. to rerun one recorded run)"
+    )
     parser.add_argument("--conditions", nargs="+", choices=PROTOCOL["conditions"])
     parser.add_argument("--visibilities", type=float, nargs="+")
-    parser.add_argument("--merge", type=Path, nargs="+", metavar=("OUT", "IN"),
-                        help="join records: OUT IN [IN ...]; nothing is trained")
-    parser.add_argument("--status", type=Path, help="print the runs done and left in this record")
-    parser.add_argument("--smoke", action="store_true", help="made-up labels, a few steps per run, the "
-                        "record in the temp folder unless --out: checks the script, no number printed")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar=("OUT", "IN"),
+        help="join records: OUT IN [IN ...]; nothing is trained",
+    )
+    parser.add_argument(
+        "--status", type=Path, help="print the runs done and left in this record"
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="after training, compare the runs trained now with "
+        "the same runs of this record (a library change against the record); exit 1 if "
+        "one moved",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="made-up labels, a few steps per run, the "
+        "record in the temp folder unless --out: checks the script, no number printed",
+    )
     args = parser.parse_args(argv)
 
     if args.merge:
@@ -397,19 +700,40 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="mladlib_semireal2_"))
     try:
         if args.smoke:
-            annotations = Path(args.annotations) if args.annotations else smoke_source(work / "labels")
-            out = args.out or Path(tempfile.gettempdir()) / "mladlib_semireal_v2_smoke.json"
-            runs = [r for r in planned_runs("multithumos", [0]) if r["visibility"] == 1.0
-                    and (r["stage"] == "main" or r["model"] == "mlad")]
+            annotations = (
+                Path(args.annotations)
+                if args.annotations
+                else smoke_source(work / "labels")
+            )
+            out = (
+                args.out
+                or Path(tempfile.gettempdir()) / "mladlib_semireal_v2_smoke.json"
+            )
+            runs = [
+                r
+                for r in planned_runs("multithumos", [0])
+                if r["visibility"] == 1.0
+                and (r["stage"] == "main" or r["model"] == "mlad")
+            ]
             max_videos = None
         else:
             if args.annotations is None or args.out is None:
-                parser.error("--annotations and --out are required (or --smoke, --merge, --status)")
+                parser.error(
+                    "--annotations and --out are required "
+                    "(or --smoke, --merge, --status)"
+                )
             annotations, out = Path(args.annotations), args.out
             runs = planned_runs(args.dataset)
-            max_videos = PROTOCOL["charades_max_videos"] if args.dataset == "charades" else None
-        for name, field in (("stages", "stage"), ("seeds", "seed"), ("models", "model"),
-                            ("conditions", "condition"), ("visibilities", "visibility")):
+            max_videos = (
+                PROTOCOL["charades_max_videos"] if args.dataset == "charades" else None
+            )
+        for name, field in (
+            ("stages", "stage"),
+            ("seeds", "seed"),
+            ("models", "model"),
+            ("conditions", "condition"),
+            ("visibilities", "visibility"),
+        ):
             if getattr(args, name):
                 runs = [r for r in runs if r[field] in getattr(args, name)]
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -417,36 +741,101 @@ def main(argv: list[str] | None = None) -> int:
             try:  # one process per record file; the lock goes with the process
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise SystemExit(f"another process is writing {out}; give each process its own --out") from None
-            record = load_record(out, "smoke" if args.smoke else args.budget, args.dataset)
+                raise SystemExit(
+                    f"another process is writing {out}; give each process its own --out"
+                ) from None
+            record = load_record(
+                out, "smoke" if args.smoke else args.budget, args.dataset
+            )
             state, host = library_state(), machine(args.device)
+            if not state.get("clean") and not args.smoke:
+                changes = state.get("changes")
+                print(
+                    f"warning: the tree has changes; each run records them: {changes}",
+                    file=sys.stderr,
+                )
             for spec in runs:
                 if spec["key"] in record["runs"]:
                     continue
                 obs, lookalikes = observation(spec, PROTOCOL["observation"])
-                root = semireal.condition_root(args.dataset, annotations, obs, spec["condition"], lookalikes,
-                                               max_videos, cache=work / "data" if args.smoke else None)
-                dkey = data_key(spec["obs_model"], spec["condition"], spec["visibility"], spec["seed"])
+                root = semireal.condition_root(
+                    args.dataset,
+                    annotations,
+                    obs,
+                    spec["condition"],
+                    lookalikes,
+                    max_videos,
+                    cache=work / "data" if args.smoke else None,
+                )
+                dkey = data_key(
+                    spec["obs_model"],
+                    spec["condition"],
+                    spec["visibility"],
+                    spec["seed"],
+                )
                 if dkey not in record["dataset_info"]:
                     record["dataset_info"][dkey] = data_info(
-                        args.dataset, root, spec["visibility"] == PROTOCOL["main_visibility"], 0.5)
+                        args.dataset,
+                        root,
+                        spec["visibility"] == PROTOCOL["main_visibility"],
+                        0.5,
+                    )
                 started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                for key, r in one_run(args.dataset, root, spec, budget, args.device, work).items():
-                    r.update({k: spec[k] for k in ("stage", "obs_model", "condition", "visibility", "seed")},
-                             model=key.split("/")[3], library=state, machine=host, started=started,
-                             observation={**asdict(obs), "lookalikes": None if lookalikes is None
-                                          else asdict(lookalikes)})
+                for key, r in one_run(
+                    args.dataset, root, spec, budget, args.device, work
+                ).items():
+                    r.update(
+                        {
+                            k: spec[k]
+                            for k in (
+                                "stage",
+                                "obs_model",
+                                "condition",
+                                "visibility",
+                                "seed",
+                            )
+                        },
+                        model=key.split("/")[3],
+                        library=state,
+                        machine=host,
+                        started=started,
+                        observation={
+                            **asdict(obs),
+                            "lookalikes": (
+                                None if lookalikes is None else asdict(lookalikes)
+                            ),
+                        },
+                    )
                     record["runs"][key] = r
-                    if args.smoke:  # a few steps: the numbers mean nothing, so none is shown
+                    if (
+                        args.smoke
+                    ):  # a few steps: the numbers mean nothing, so none is shown
                         print(f"{key:<32s} ran ({r['seconds']:.0f} s)", flush=True)
                     else:
-                        print(f"{key:<32s} f-mAP {r['frame_map']:6.2f}  ({r.get('ended_by') or 'derived'}, "
-                              f"{r.get('steps', 0)} steps, {r['seconds']:.0f} s)", flush=True)
+                        how = r.get("ended_by") or "derived"
+                        print(
+                            f"{key:<32s} f-mAP {r['frame_map']:6.2f}  ({how}, "
+                            f"{r.get('steps', 0)} steps, {r['seconds']:.0f} s)",
+                            flush=True,
+                        )
                 write_record(out, record)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(status(record))
     print(out)
+    if args.compare:
+        trained = [
+            k
+            for k in record["runs"]
+            if any(
+                k == r["key"]
+                or k == r["key"].replace(f"/{r['model']}/", f"/{r['model']}-smooth/")
+                for r in runs
+            )
+        ]
+        ok, report = compare(record, json.loads(args.compare.read_text()), trained)
+        print(report)
+        return 0 if ok else 1
     return 0
 
 

@@ -311,7 +311,7 @@ def spec_for(dataset: str) -> DatasetSpec:
     return SPECS[dataset]
 
 
-# --- Protocol v2 (benchmarks/SEMIREAL_PROTOCOL_V2.md): the control and the look-alikes ---
+# --- Protocol v2 (benchmarks/SEMIREAL_PROTOCOL_V2.md): the control, the look-alikes ---
 
 #: Bump when the v2 builder's control, look-alikes or layout change (cache keys use it).
 BUILDER_V2_VERSION = 1
@@ -338,12 +338,16 @@ class LookAlikes:
 
     def __post_init__(self) -> None:
         if int(self.group_size) != self.group_size or self.group_size < 2:
-            raise ValueError(f"group_size must be an integer >= 2, got {self.group_size}")
+            raise ValueError(
+                f"group_size must be an integer >= 2, got {self.group_size}"
+            )
         if not 0 <= self.share < 1:
             raise ValueError(f"share must be in [0, 1), got {self.share}")
 
 
-def lookalike_groups(obs: ObservationModel, num_classes: int, lookalikes: LookAlikes) -> np.ndarray:
+def lookalike_groups(
+    obs: ObservationModel, num_classes: int, lookalikes: LookAlikes
+) -> np.ndarray:
     """``(C,)`` int group of each class: a random partition from ``obs.seed`` alone."""
     rng = np.random.default_rng([obs.seed, 0x100CA1])
     order = rng.permutation(num_classes)
@@ -355,7 +359,9 @@ def lookalike_groups(obs: ObservationModel, num_classes: int, lookalikes: LookAl
     return groups
 
 
-def lookalike_evidence(obs: ObservationModel, num_classes: int, lookalikes: LookAlikes) -> ClassEvidence:
+def lookalike_evidence(
+    obs: ObservationModel, num_classes: int, lookalikes: LookAlikes
+) -> ClassEvidence:
     """:func:`class_evidence` with the directions of :class:`LookAlikes` (the same
     visibilities as observation model 1 for the same seed)."""
     base = class_evidence(obs, num_classes)
@@ -372,14 +378,17 @@ def lookalike_evidence(obs: ObservationModel, num_classes: int, lookalikes: Look
 
 
 def label_runs(track: np.ndarray) -> np.ndarray:
-    """``(n, 2)`` int ``[first, length]`` of each maximal run of 1s of a 0/1 ``track (T,)``."""
-    padded = np.concatenate([[0], np.asarray(track, dtype=np.int8) != 0, [0]]).astype(np.int8)
+    """``(n, 2)`` int ``[first, length]`` of each maximal run of 1s in ``track (T,)``.
+    """
+    padded = np.concatenate([[0], np.asarray(track, dtype=np.int8) != 0, [0]]).astype(
+        np.int8
+    )
     change = np.flatnonzero(np.diff(padded))
     return np.stack([change[0::2], change[1::2] - change[0::2]], axis=1)
 
 
 def valid_shifts(track: np.ndarray) -> np.ndarray:
-    """Offsets ``k`` in ``[1, T)`` for which ``np.roll(track, k)`` keeps every run whole.
+    """Offsets ``k`` in ``[1, T)`` for which ``np.roll(track, k)`` keeps runs whole.
 
     The roll joins the original steps ``T - 1`` and ``0`` and cuts between ``T - k - 1``
     and ``T - k``; a run stays whole when the cut falls outside one (and the join
@@ -394,11 +403,13 @@ def valid_shifts(track: np.ndarray) -> np.ndarray:
     return (T - cut[ok]).astype(np.int64)
 
 
-def control_labels(labels: np.ndarray, seed: int, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+def control_labels(
+    labels: np.ndarray, seed: int, video_id: str
+) -> tuple[np.ndarray, np.ndarray]:
     """The control of protocol v2: each class's track circularly shifted on its own.
 
-    ``labels (T, C)`` 0/1 -> ``(shifted (T, C) uint8, offsets (C,))``. For each class the
-    offset is drawn uniformly (from ``seed``, the video id and the class) among
+    ``labels (T, C)`` 0/1 -> ``(shifted (T, C) uint8, offsets (C,))``. For each class
+    the offset is drawn uniformly (from ``seed``, the video id and the class) among
     :func:`valid_shifts`, so each class keeps, in this video, its runs (their lengths,
     and the cyclic order of runs and gaps) and its step count, while its alignment with
     every other class is drawn anew. A class absent, present throughout, or present at
@@ -406,23 +417,31 @@ def control_labels(labels: np.ndarray, seed: int, video_id: str) -> tuple[np.nda
     """
     y = np.asarray(labels)
     if y.ndim != 2:
-        raise ValueError(f"video {video_id!r}: labels must have shape (T, C), got {y.shape}")
+        raise ValueError(
+            f"video {video_id!r}: labels must have shape (T, C), got {y.shape}"
+        )
     out = np.zeros(y.shape, dtype=np.uint8)
     offsets = np.zeros(y.shape[1], dtype=np.int64)
     for c in range(y.shape[1]):
         track = y[:, c] != 0
-        choices = valid_shifts(track) if 0 < track.sum() < len(track) else np.zeros(0, dtype=np.int64)
+        choices = (
+            valid_shifts(track)
+            if 0 < track.sum() < len(track)
+            else np.zeros(0, dtype=np.int64)
+        )
         if len(choices):
-            rng = np.random.default_rng([seed, 0xC047, zlib.crc32(video_id.encode("utf-8")), c])
+            rng = np.random.default_rng(
+                [seed, 0xC047, zlib.crc32(video_id.encode("utf-8")), c]
+            )
             offsets[c] = choices[rng.integers(len(choices))]
         out[:, c] = np.roll(track, offsets[c])
     return out, offsets
 
 
 def step_cooccurrence(labels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``(P (C, C), counts (C,))`` over every step of ``labels`` (each ``(T_k, C)`` 0/1):
-    ``P[i, j]`` = fraction of the steps where class i is present that have class j too
-    (NaN where i is never present); ``counts[i]``: those steps."""
+    """``(P (C, C), counts (C,))`` over every step of ``labels`` (each ``(T_k, C)``,
+    0/1): ``P[i, j]`` = fraction of the steps where class i is present that have class
+    j too (NaN where i is never present); ``counts[i]``: those steps."""
     y = np.concatenate([np.asarray(l, dtype=np.float64) for l in labels])
     counts = y.sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -430,16 +449,21 @@ def step_cooccurrence(labels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     return P, counts
 
 
-def _segments_from_labels(labels: np.ndarray, T: int, duration: float, base: int) -> list[list[float]]:
-    """Segments ``[class id, start s, end s]`` whose inclusive frame labels (``frame_labels``
-    with ``T`` frames) are exactly ``labels``: each run starts and ends on a frame time."""
+def _segments_from_labels(
+    labels: np.ndarray, T: int, duration: float, base: int
+) -> list[list[float]]:
+    """Segments ``[class id, start s, end s]`` whose inclusive frame labels
+    (``frame_labels`` with ``T`` frames) are exactly ``labels``: each run
+    starts and ends on a frame time."""
     from .data.labels import frame_times
 
     times = frame_times(T, duration)
     segments = []
     for c in range(labels.shape[1]):
         for first, length in label_runs(labels[:, c]):
-            segments.append([c + base, float(times[first]), float(times[first + length - 1])])
+            segments.append(
+                [c + base, float(times[first]), float(times[first + length - 1])]
+            )
     return segments
 
 
@@ -452,8 +476,8 @@ def build_condition(
     lookalikes: LookAlikes | None = None,
     max_videos: int | None = None,
 ) -> Path:
-    """A v2 semi-real folder (the layout of :func:`build`): ``condition`` ``"real"`` keeps
-    the real annotations; ``"control"`` replaces every video's labels by
+    """A v2 semi-real folder (the layout of :func:`build`): ``condition`` ``"real"``
+    keeps the real annotations; ``"control"`` replaces every video's labels by
     :func:`control_labels` (drawn from ``obs.seed``) and writes them as frame-exact
     segments. ``lookalikes``: observation model 2, else model 1. Features are simulated
     from the labels written, with the same class evidence and the same per-video noise
@@ -463,15 +487,28 @@ def build_condition(
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
     out = Path(out)
-    if out.exists() and not (out / "semireal.json").is_file() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out}: exists and is not a semireal dataset folder; refusing to replace it")
+    if (
+        out.exists()
+        and not (out / "semireal.json").is_file()
+        and (not out.is_dir() or any(out.iterdir()))
+    ):
+        raise ValueError(
+            f"{out}: exists and is not a semireal dataset folder; refusing to replace"
+            " it"
+        )
     spec = spec_for(dataset)
     source = find_source(dataset, annotations)
     records = read_annotations(source.annotations, spec)
     splits = select_videos(source, records, max_videos)
-    names = read_class_names(source.classes, spec) if source.classes is not None else None
+    names = (
+        read_class_names(source.classes, spec) if source.classes is not None else None
+    )
     C = spec.num_classes
-    evidence = class_evidence(obs, C) if lookalikes is None else lookalike_evidence(obs, C, lookalikes)
+    evidence = (
+        class_evidence(obs, C)
+        if lookalikes is None
+        else lookalike_evidence(obs, C, lookalikes)
+    )
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -489,26 +526,55 @@ def build_condition(
                         present = (labels.sum(0) > 0) & (labels.sum(0) < T)
                         pinned += int(np.sum(present & (offsets == 0)))
                         shifted += int(np.sum(offsets != 0))
-                        actions = _segments_from_labels(labels, T, record.duration, spec.class_id_base)
+                        actions = _segments_from_labels(
+                            labels, T, record.duration, spec.class_id_base
+                        )
                     else:
-                        actions = [[int(c) + spec.class_id_base, float(s), float(e)] for c, s, e in record.actions]
-                    features = simulate_features(labels, evidence, video_noise(obs, video_id, T))
+                        actions = [
+                            [int(c) + spec.class_id_base, float(s), float(e)]
+                            for c, s, e in record.actions
+                        ]
+                    features = simulate_features(
+                        labels, evidence, video_noise(obs, video_id, T)
+                    )
                     h5.create_dataset(video_id, data=features)
-                    written[video_id] = {"subset": subset, "duration": record.duration, "actions": actions}
+                    written[video_id] = {
+                        "subset": subset,
+                        "duration": record.duration,
+                        "actions": actions,
+                    }
         (tmp / "annotations.json").write_text(json.dumps(written))
-        for subset, name in (("training", "train_list.txt"), ("testing", "test_list.txt")):
+        for subset, name in (
+            ("training", "train_list.txt"),
+            ("testing", "test_list.txt"),
+        ):
             (tmp / name).write_text("".join(f"{v}\n" for v in splits[subset]))
         if names is not None:
-            lines = [f"c{i + spec.class_id_base:03d} {n}" for i, n in enumerate(names)] if dataset == "charades" \
+            lines = (
+                [f"c{i + spec.class_id_base:03d} {n}" for i, n in enumerate(names)]
+                if dataset == "charades"
                 else list(names)
+            )
             (tmp / "classes.txt").write_text("".join(f"{line}\n" for line in lines))
         meta = {
-            "builder_version": BUILDER_VERSION, "builder_v2_version": BUILDER_V2_VERSION, "dataset": dataset,
-            "observation_model": asdict(obs), "condition": condition,
+            "builder_version": BUILDER_VERSION,
+            "builder_v2_version": BUILDER_V2_VERSION,
+            "dataset": dataset,
+            "observation_model": asdict(obs),
+            "condition": condition,
             "lookalikes": None if lookalikes is None else asdict(lookalikes),
-            "lookalike_groups": None if lookalikes is None else lookalike_groups(obs, C, lookalikes).tolist(),
-            "control_tracks": {"shifted": shifted, "pinned": pinned} if condition == "control" else None,
-            "max_videos": max_videos, "source": source.annotations.name,
+            "lookalike_groups": (
+                None
+                if lookalikes is None
+                else lookalike_groups(obs, C, lookalikes).tolist()
+            ),
+            "control_tracks": (
+                {"shifted": shifted, "pinned": pinned}
+                if condition == "control"
+                else None
+            ),
+            "max_videos": max_videos,
+            "source": source.annotations.name,
             "videos": {s: len(ids) for s, ids in splits.items()},
             "class_visibility": evidence.visibility.tolist(),
         }
@@ -536,18 +602,28 @@ def condition_root(
     :func:`dataset_root`, keyed by the condition and the look-alikes too)."""
     from .synth import cache_dir
 
-    key = json.dumps({"v1": fingerprint(dataset, annotations, obs, max_videos), "v2": BUILDER_V2_VERSION,
-                      "condition": condition, "lookalikes": None if lookalikes is None else asdict(lookalikes)},
-                     sort_keys=True)
+    key = json.dumps(
+        {
+            "v1": fingerprint(dataset, annotations, obs, max_videos),
+            "v2": BUILDER_V2_VERSION,
+            "condition": condition,
+            "lookalikes": None if lookalikes is None else asdict(lookalikes),
+        },
+        sort_keys=True,
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     base = Path(cache) if cache is not None else cache_dir()
     path = base / f"semireal2-{dataset}-{condition}-{digest}"
     if (path / "semireal.json").is_file():
         return path
-    return build_condition(dataset, annotations, path, obs, condition, lookalikes, max_videos)
+    return build_condition(
+        dataset, annotations, path, obs, condition, lookalikes, max_videos
+    )
 
 
-def cooccurrence_departure(labels: list[np.ndarray], min_expected: float = 50.0) -> tuple[float, int]:
+def cooccurrence_departure(
+    labels: list[np.ndarray], min_expected: float = 50.0
+) -> tuple[float, int]:
     """How far step co-occurrence departs from independence *within each video*.
 
     For every pair ``i != j``: observed steps with both present, ``sum_v n_ij``, against
@@ -566,4 +642,6 @@ def cooccurrence_departure(labels: list[np.ndarray], min_expected: float = 50.0)
         expected += np.outer(n, n) / len(y)
     counted = ~np.eye(C, dtype=bool) & (expected >= min_expected)
     ratios = np.log((observed[counted] + 1) / (expected[counted] + 1))
-    return (float(np.abs(ratios).mean()) if ratios.size else float("nan")), int(counted.sum())
+    return (float(np.abs(ratios).mean()) if ratios.size else float("nan")), int(
+        counted.sum()
+    )

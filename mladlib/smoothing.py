@@ -29,13 +29,17 @@ def smooth_scores(scores: np.ndarray, window: int) -> np.ndarray:
     if window == 1:
         return scores.copy()
     T, half = len(scores), window // 2
-    cumulative = np.concatenate([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
+    cumulative = np.concatenate(
+        [np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)]
+    )
     lo = np.clip(np.arange(T) - half, 0, T)
     hi = np.clip(np.arange(T) + half + 1, 0, T)
     return (cumulative[hi] - cumulative[lo]) / (hi - lo)[:, None]
 
 
-def smooth_all(predictions: Mapping[str, np.ndarray], window: int) -> dict[str, np.ndarray]:
+def smooth_all(
+    predictions: Mapping[str, np.ndarray], window: int
+) -> dict[str, np.ndarray]:
     """:func:`smooth_scores` of every video (``video_id -> (T_k, C)``)."""
     return {v: smooth_scores(p, window) for v, p in predictions.items()}
 
@@ -51,7 +55,9 @@ def choose_window(
     ids = list(labels)
     missing = [v for v in ids if v not in predictions]
     if missing:
-        raise ValueError(f"{len(missing)} videos have no predictions, e.g. {missing[:3]}")
+        raise ValueError(
+            f"{len(missing)} videos have no predictions, e.g. {missing[:3]}"
+        )
     truth = [np.asarray(labels[v]) for v in ids]
     scores = {}
     for w in sorted(windows):

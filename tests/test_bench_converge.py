@@ -16,10 +16,18 @@ from mladlib.train import make_config
 
 def test_converge_is_the_preset_plus_the_stopping_rule_only():
     preset = make_config("synthetic", model="mlad", seed=0, synthetic_seed=0).to_dict()
-    converged = make_config("synthetic", model="mlad", seed=0, synthetic_seed=0, **bench_synth.CONVERGE).to_dict()
-    assert {k for k in preset if preset[k] != converged[k]} == {"patience", "epochs", "num_threads"}
+    converged = make_config(
+        "synthetic", model="mlad", seed=0, synthetic_seed=0, **bench_synth.CONVERGE
+    ).to_dict()
+    assert {k for k in preset if preset[k] != converged[k]} == {
+        "patience",
+        "epochs",
+        "num_threads",
+    }
     assert converged["eval_every"] == 1 and converged["patience"] >= 5
-    assert converged["epochs"] >= 10 * preset["epochs"]  # the cap is far beyond the fixed budget
+    assert (
+        converged["epochs"] >= 10 * preset["epochs"]
+    )  # the cap is far beyond the fixed budget
 
 
 def test_converge_never_writes_the_fixed_budget_records(tmp_path):
@@ -31,11 +39,35 @@ def test_converge_never_writes_the_fixed_budget_records(tmp_path):
 
 def test_converge_records_how_each_run_stopped(tmp_path):
     out = tmp_path / "converged.json"
-    assert bench_synth.main(["--converge", "--models", "linear", "--seeds", "0", "--cap", "2",
-                             "--out", str(out)]) == 0
+    assert (
+        bench_synth.main(
+            [
+                "--converge",
+                "--models",
+                "linear",
+                "--seeds",
+                "0",
+                "--cap",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     record = json.loads(out.read_text())
     stopping = record["results"]["linear"]["stopping"][0]
     assert stopping["ended_by"] in ("plateau", "cap") and stopping["steps"] > 0
-    assert [c[0] for c in stopping["val_curve"]] == list(range(1, len(stopping["val_curve"]) + 1))
+    assert [c[0] for c in stopping["val_curve"]] == list(
+        range(1, len(stopping["val_curve"]) + 1)
+    )
     assert record["stopping_rule"]["patience"] == bench_synth.CONVERGE["patience"]
     assert record["stopping_rule"]["epochs"] == 2 and record["library"]["commit"]
+
+
+def test_ablation_runs_record_their_stopping_under_converge():
+    records = bench_ablations.run([0], quick=True, only=["mlad-L1"], log=lambda *a: None,
+                                  converge=bench_synth.CONVERGE)
+    stopping = records["mlad-L1"]["stopping"][0]
+    assert stopping["ended_by"] in ("plateau", "cap") and len(stopping["val_curve"]) >= 1
+    assert records["mlad-L1"]["best_epoch"][0] == stopping["best_epoch"]

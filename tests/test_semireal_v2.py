@@ -25,13 +25,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_semireal_v2 as bench  # noqa: E402
 
 SHARED = Path(os.environ.get("MLADLIB_SHARED_DATA", ROOT.parent / "shared" / "data"))
-needs_shared = pytest.mark.skipif(not (SHARED / "multithumos").is_dir(),
-                                  reason=f"the real annotation files are not at {SHARED}")
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "multithumos").is_dir(),
+    reason=f"the real annotation files are not at {SHARED}",
+)
 OBS = semireal.ObservationModel(visibility=2.0, feature_dim=16, seed=3)
 
 
 def cyclic_runs_and_gaps(track: np.ndarray) -> list[tuple[int, int]]:
-    """The cyclic sequence of (value, length) blocks of a 0/1 track, started at a 1-run."""
+    """The cyclic sequence of (value, length) blocks of a 0/1 track, from a 1-run on."""
     y = np.asarray(track).astype(int)
     start = int(np.flatnonzero(y)[0])
     y = np.roll(y, -start)
@@ -55,18 +57,22 @@ def random_labels(rng, T: int, C: int, segments: int = 6) -> np.ndarray:
     for c in range(C):
         for _ in range(rng.integers(0, segments)):
             s = rng.integers(0, T)
-            y[s:s + rng.integers(1, 15), c] = 1
+            y[s : s + rng.integers(1, 15), c] = 1
     return y
 
 
-def check_tracks_kept(original: np.ndarray, shifted: np.ndarray, offsets: np.ndarray) -> int:
+def check_tracks_kept(
+    original: np.ndarray, shifted: np.ndarray, offsets: np.ndarray
+) -> int:
     """Each class's runs kept (lengths as a multiset, and the cyclic run/gap order);
     returns how many present tracks were left in place."""
     pinned = 0
     for c in range(original.shape[1]):
         a, b = original[:, c], shifted[:, c]
         assert a.sum() == b.sum()
-        assert sorted(semireal.label_runs(a)[:, 1]) == sorted(semireal.label_runs(b)[:, 1]), c
+        assert sorted(semireal.label_runs(a)[:, 1]) == sorted(
+            semireal.label_runs(b)[:, 1]
+        ), c
         if 0 < a.sum() < len(a):
             assert is_rotation(cyclic_runs_and_gaps(a), cyclic_runs_and_gaps(b)), c
             if offsets[c] == 0:
@@ -99,12 +105,14 @@ def test_valid_shifts_never_cut_a_run():
         assert sorted(semireal.label_runs(np.roll(track, k))[:, 1]) == [1, 2]
     # k = 5 makes the original step 2 the first: it would cut the run at steps 1-2
     assert set(semireal.valid_shifts(track)) == {1, 2, 3, 4, 6}
-    assert len(semireal.valid_shifts(np.array([1, 0, 0, 1]))) == 0  # both ends: left in place
+    assert (
+        len(semireal.valid_shifts(np.array([1, 0, 0, 1]))) == 0
+    )  # both ends: left in place
 
 
 def test_control_destroys_co_occurrence():
-    """Class 1 copies class 0's track; after the control it is present on about as many of
-    class 0's steps as on any steps (measured: P(1 | 0) against P(1))."""
+    """Class 1 copies class 0's track; after the control it is present on about as many
+    of class 0's steps as on any steps (measured: P(1 | 0) against P(1))."""
     rng = np.random.default_rng(2)
     videos = []
     for _ in range(200):
@@ -118,18 +126,26 @@ def test_control_destroys_co_occurrence():
     marginal = counts2[1] / sum(len(y) for y in shifted)
     assert np.array_equal(counts, counts2)  # every class keeps its step count
     assert abs(P2[0, 1] - marginal) < 0.1 and P2[0, 1] < 0.5
-    assert semireal.cooccurrence_departure(videos)[0] > 3 * semireal.cooccurrence_departure(shifted)[0]
+    assert (
+        semireal.cooccurrence_departure(videos)[0]
+        > 3 * semireal.cooccurrence_departure(shifted)[0]
+    )
 
 
 @needs_shared
 def test_control_on_the_real_labels():
-    """On MultiTHUMOS's training labels: every class track keeps its runs, few tracks stay
-    in place, and step co-occurrence above independence falls (measured)."""
+    """On MultiTHUMOS's training labels: every class track keeps its runs, few tracks
+    stay in place, and co-occurrence's departure from independence falls (measured)."""
     records = read_annotations(SHARED / "multithumos" / "multithumos.json", MULTITHUMOS)
-    ids = [v.strip() for v in (SHARED / "multithumos" / "train_list.txt").read_text().split()]
+    ids = [
+        v.strip()
+        for v in (SHARED / "multithumos" / "train_list.txt").read_text().split()
+    ]
     real, control, pinned, present = [], [], 0, 0
     for v in ids:
-        y = frame_labels(records[v], semireal.num_steps(records[v].duration), MULTITHUMOS)
+        y = frame_labels(
+            records[v], semireal.num_steps(records[v].duration), MULTITHUMOS
+        )
         shifted, offsets = semireal.control_labels(y, 0, v)
         pinned += check_tracks_kept(y, shifted, offsets)
         present += int(np.sum((y.sum(0) > 0) & (y.sum(0) < len(y))))
@@ -148,19 +164,30 @@ def tiny_source(tmp_path: Path) -> Path:
     return bench.smoke_source(tmp_path / "src")
 
 
-def test_build_condition_control_writes_frame_exact_labels_and_the_same_noise(tiny_source, tmp_path):
-    real = semireal.build_condition("multithumos", tiny_source, tmp_path / "real", OBS, "real")
-    control = semireal.build_condition("multithumos", tiny_source, tmp_path / "control", OBS, "control")
+def test_build_condition_control_writes_frame_exact_labels_and_the_same_noise(
+    tiny_source, tmp_path
+):
+    real = semireal.build_condition(
+        "multithumos", tiny_source, tmp_path / "real", OBS, "real"
+    )
+    control = semireal.build_condition(
+        "multithumos", tiny_source, tmp_path / "control", OBS, "control"
+    )
     v1 = semireal.build("multithumos", tiny_source, tmp_path / "v1", OBS)
     signal = semireal.class_evidence(OBS, MULTITHUMOS.num_classes).signal_matrix
     real_records = read_annotations(real / "annotations.json", MULTITHUMOS)
     control_records = read_annotations(control / "annotations.json", MULTITHUMOS)
-    with h5py.File(real / "features.h5") as fr, h5py.File(control / "features.h5") as fc, \
-            h5py.File(v1 / "features.h5") as f1:
+    with (
+        h5py.File(real / "features.h5") as fr,
+        h5py.File(control / "features.h5") as fc,
+        h5py.File(v1 / "features.h5") as f1,
+    ):
         for video_id, record in real_records.items():
             x_real, x_control = fr[video_id][()], fc[video_id][()]
             T = len(x_real)
-            assert np.array_equal(x_real, f1[video_id][()])  # the real condition is builder v1's data
+            assert np.array_equal(
+                x_real, f1[video_id][()]
+            )  # the real condition is builder v1's data
             y_real = frame_labels(record, T, MULTITHUMOS)
             y_control = frame_labels(control_records[video_id], T, MULTITHUMOS)
             expected, _ = semireal.control_labels(y_real, OBS.seed, video_id)
@@ -205,7 +232,9 @@ def test_smooth_scores():
     np.testing.assert_allclose(s[3:6, 0], 1 / 3)
     assert s[:3, 0].sum() == 0 and s[6:, 0].sum() == 0 and s[:, 1].sum() == 0
     ramp = np.arange(5, dtype=float)[:, None]
-    np.testing.assert_allclose(smoothing.smooth_scores(ramp, 3)[:, 0], [0.5, 1, 2, 3, 3.5])  # ends: no padding
+    np.testing.assert_allclose(
+        smoothing.smooth_scores(ramp, 3)[:, 0], [0.5, 1, 2, 3, 3.5]
+    )  # ends: no padding
     np.testing.assert_array_equal(smoothing.smooth_scores(ramp, 1), ramp)
     with pytest.raises(ValueError, match="odd"):
         smoothing.smooth_scores(ramp, 4)
@@ -230,17 +259,31 @@ def test_every_model_gets_the_protocol_s_inputs(tmp_path):
     """One budget and one stopping rule for every model; real and control differ only in
     the data folder; the linear baseline gets no positional encoding."""
     budget = bench.PROTOCOL["budgets"]["cpu"]
-    configs = {m: bench.train_config("multithumos", tmp_path / "real", m, 0, budget, "cpu", tmp_path / "r")
-               for m in bench.PROTOCOL["models"]}
+    configs = {
+        m: bench.train_config(
+            "multithumos", tmp_path / "real", m, 0, budget, "cpu", tmp_path / "r"
+        )
+        for m in bench.PROTOCOL["models"]
+    }
     base = configs["cf"].to_dict()
     for name, config in configs.items():
         d = config.to_dict()
         assert {k for k in d if d[k] != base[k]} <= {"model"}, name
-        assert config.patience == 6 and config.epochs * 50 == 3000 and config.windows_per_epoch == 8 * 50
+        assert (
+            config.patience == 6
+            and config.epochs * 50 == 3000
+            and config.windows_per_epoch == 8 * 50
+        )
         model = build_from_config(config, 65, 64)
-        assert (getattr(model, "positional_encoding", None) is not None) == (name != "linear"), name
-    control = bench.train_config("multithumos", tmp_path / "control", "mlad", 0, budget, "cpu", tmp_path / "r")
-    diff = {k for k, v in control.to_dict().items() if v != configs["mlad"].to_dict()[k]}
+        assert (getattr(model, "positional_encoding", None) is not None) == (
+            name != "linear"
+        ), name
+    control = bench.train_config(
+        "multithumos", tmp_path / "control", "mlad", 0, budget, "cpu", tmp_path / "r"
+    )
+    diff = {
+        k for k, v in control.to_dict().items() if v != configs["mlad"].to_dict()[k]
+    }
     assert diff == {"root"}
 
 
@@ -250,8 +293,12 @@ def test_plan_order_and_counts():
     assert stages == sorted(stages, key=["main", "lookalike", "sweep"].index)
     assert stages.count("main") == 5 * 5 * 2 and stages.count("lookalike") == 50
     assert stages.count("sweep") == 3 * 3 * 5 * 2
-    assert [r["key"] for r in runs[:4]] == ["m1/real/v1/cf/seed0", "m1/control/v1/cf/seed0",
-                                            "m1/real/v1/mlad/seed0", "m1/control/v1/mlad/seed0"]
+    assert [r["key"] for r in runs[:4]] == [
+        "m1/real/v1/cf/seed0",
+        "m1/control/v1/cf/seed0",
+        "m1/real/v1/mlad/seed0",
+        "m1/control/v1/mlad/seed0",
+    ]
     assert len({r["key"] for r in runs}) == len(runs)
     assert len(bench.planned_runs("charades")) == 3 * 5 * 2
 
@@ -262,7 +309,11 @@ def test_smoke_run_resume_split_and_merge(tmp_path, capsys):
     record = json.loads(out.read_text())
     keys = set(record["runs"])
     # --smoke: the main stage's models, and MLAD under the look-alikes
-    expected = {f"m1/{c}/v1/{m}/seed0" for c in ("real", "control") for m in ("cf", "cf-smooth", "mlad")}
+    expected = {
+        f"m1/{c}/v1/{m}/seed0"
+        for c in ("real", "control")
+        for m in ("cf", "cf-smooth", "mlad")
+    }
     expected |= {f"m2/{c}/v1/mlad/seed0" for c in ("real", "control")}
     assert keys == expected
     for key, r in record["runs"].items():
@@ -273,7 +324,9 @@ def test_smoke_run_resume_split_and_merge(tmp_path, capsys):
             assert r["ended_by"] in ("plateau", "cap") and r["validation_curve"], key
             assert r["steps"] <= bench.SMOKE_BUDGET["cap_steps"]
         else:
-            assert r["window"] in smoothing.WINDOWS and r["derived_from"].endswith("/cf/seed0")
+            assert r["window"] in smoothing.WINDOWS and r["derived_from"].endswith(
+                "/cf/seed0"
+            )
     assert len(record["runs"]["m1/real/v1/mlad/seed0"]["cb_attention_rows"]) == 1
     info = record["dataset_info"]["m1/control/v1/seed0"]
     assert info["condition"] == "control" and info["pair_support"]["0"]
@@ -287,9 +340,22 @@ def test_smoke_run_resume_split_and_merge(tmp_path, capsys):
     # split by condition into two files, then merged: the same runs
     a, b, merged = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "merged.json"
     bench.main(["--smoke", "--out", str(a), "--models", "cf", "--conditions", "real"])
-    bench.main(["--smoke", "--out", str(b), "--models", "cf", "--conditions", "control"])
+    bench.main(
+        ["--smoke", "--out", str(b), "--models", "cf", "--conditions", "control"]
+    )
     bench.main(["--merge", str(merged), str(a), str(b)])
     joined = json.loads(merged.read_text())["runs"]
     assert set(joined) == {k for k in expected if "/cf" in k}
     for key, r in joined.items():
-        assert r["frame_map"] == record["runs"][key]["frame_map"], key  # one seed, one number
+        assert (
+            r["frame_map"] == record["runs"][key]["frame_map"]
+        ), key  # one seed, one number
+    # --compare: the same runs against the first record are "same"; a moved one is not
+    args_a = ["--smoke", "--out", str(a), "--models", "cf", "--conditions", "real"]
+    assert bench.main(args_a + ["--compare", str(out)]) == 0
+    moved = json.loads(out.read_text())
+    moved["runs"]["m1/real/v1/cf/seed0"]["frame_map"] += 1.0
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    capsys.readouterr()
+    assert bench.main(args_a + ["--compare", str(tmp_path / "moved.json")]) == 1
+    assert "MOVED" in capsys.readouterr().out
