@@ -75,6 +75,9 @@ PROTOCOL: dict[str, Any] = {
     "charades_models": ["cf", "tb", "mlad"],
     "charades_max_videos": 600,
     "pair_models": ["cf", "mlad"],
+    # pair APs and CB attention rows (at the main visibility): MultiTHUMOS only (on
+    # Charades' 157 classes they would take about 1 MB per run)
+    "detail_datasets": ["multithumos"],
     "smoothing_windows": list(smoothing.WINDOWS),
     "seeds": [0, 1, 2, 3, 4],
     "taus": [0, 20],
@@ -329,7 +332,9 @@ def one_run(
 ) -> dict[str, dict[str, Any]]:
     """Train one model on ``root``; return ``{key: record}`` (two records for CF: its
     own and ``cf-smooth``)."""
-    main_level = spec["visibility"] == PROTOCOL["main_visibility"]
+    main_level = spec["visibility"] == PROTOCOL["main_visibility"] and (
+        dataset in PROTOCOL["detail_datasets"]
+    )
     config = train_config(
         dataset,
         root,
@@ -461,7 +466,8 @@ def data_info(
     off = ~np.eye(len(counts), dtype=bool)
     observed = float(np.sum((P * counts[:, None])[off & np.isfinite(P)]))
     expected = float(np.sum(np.outer(counts, marginal)[off]))
-    info["train_cooccurrence"] = [rounded(row) for row in P]
+    if main_level:  # read beside the CB attention rows
+        info["train_cooccurrence"] = [rounded(row) for row in P]
     info["train_cooccurrence_ratio"] = observed / expected if expected else None
     info["train_cooccurrence_departure"], info["departure_pairs"] = (
         semireal.cooccurrence_departure(labels)
@@ -777,7 +783,8 @@ def main(argv: list[str] | None = None) -> int:
                     record["dataset_info"][dkey] = data_info(
                         args.dataset,
                         root,
-                        spec["visibility"] == PROTOCOL["main_visibility"],
+                        spec["visibility"] == PROTOCOL["main_visibility"]
+                        and args.dataset in PROTOCOL["detail_datasets"],
                         0.5,
                     )
                 started = datetime.now(timezone.utc).isoformat(timespec="seconds")
