@@ -6,9 +6,9 @@
   (``bibtex_default_style`` in _config.yml).
 * MathJax 3 from ``_vendor/mathjax`` (fetched by ``bash .ci/fetch_mathjax``) when it is
   there, so that the built book renders its equations offline; else Sphinx's CDN address.
-* Two console errors of the theme stack, mended: sphinx-thebe registers its inline
-  configuration script (``const THEBE_JS_URL = ...``) once per read of the environment, and
-  a page that declares the constant twice throws a SyntaxError; the pydata theme, given no
+* Two console errors of the theme stack, mended: the inline scripts of sphinx-thebe and
+  sphinx-togglebutton reach every page twice, and a page that declares
+  ``const THEBE_JS_URL`` twice throws a SyntaxError; the pydata theme, given no
   ``default_mode``, logs "Got invalid theme mode" on a first visit.
 """
 
@@ -81,22 +81,23 @@ def _use_local_mathjax(app, config) -> None:
 
 
 def _theme_mode(app, config) -> None:
-    """Name the theme's default colour mode ("auto": the reader's system setting), which
-    the pydata theme reads from the page context and, when it is empty, falls back to only
-    after logging an error."""
+    """Name the theme's default colour mode ("auto": the reader's system setting),
+    which the pydata theme reads from the page context and, when it is empty, falls back
+    to only after logging an error."""
     config.html_context = {"default_mode": "auto", **(config.html_context or {})}
 
 
 def _one_copy_of_each_script(app, pagename, templatename, context, doctree) -> None:
-    """Drop repeated script tags (same file or inline body, same attributes) from a page,
-    keeping the first: two inline ``const THEBE_JS_URL`` declarations are a SyntaxError.
-    (The copies come from extensions registered once per environment read; Sphinx files
-    an inline script under the name None or "", so the two do not compare equal.)"""
+    """Drop repeated script tags (same file or inline body, same attributes) from a
+    page, keeping the first: two inline ``const THEBE_JS_URL`` declarations are a
+    SyntaxError. The two copies of an inline script reach the page filed under the
+    names None and "", which Sphinx does not treat as equal: here they compare by body.
+    """
     seen = set()
     unique = []
     for js in context.get("script_files", []):
         attributes = sorted(getattr(js, "attributes", {}).items())
-        key = (getattr(js, "filename", js) or "", repr(attributes))  # inline: None or ""
+        key = (getattr(js, "filename", js) or "", repr(attributes))  # None and "" alike
         if key not in seen:
             seen.add(key)
             unique.append(js)

@@ -1,7 +1,7 @@
 /* Two small reading aids, once the page has loaded.
-   1. Check cells (tagged hide-input, first line "# checks: <what>") get a toggle that says
-      what it holds ("Checks: <what>") instead of myst-nb's one label for every hidden
-      input, "Show code cell source".
+   1. Check cells (tagged hide-input, first line "# checks: <what>") get a toggle that
+      says what it holds ("Checks: <what>") instead of myst-nb's one label for every
+      hidden input, "Show code cell source".
    2. A figure opens at its full size on click (phones shrink figures to a few pixels of
       text); a click or Escape closes it. */
 (function () {

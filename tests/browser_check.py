@@ -1,47 +1,51 @@
 """Check the rendered book in headless Chromium: what a reader's browser would show.
 
 Every page is loaded at a 1400 px window with every toggle opened (hidden checks, long
-outputs, solution dropdowns), and again at a 412 px phone's width. Each defect is reported
-with its class, the page and the section:
+outputs, solution dropdowns), and again at a 412 px phone's width. Each defect is
+reported with its class, the page and the section:
 
-* **math**: a MathJax error element (``mjx-merror``/``merror``, e.g. "\\tag not allowed in
-  split environment"), or a page with math on which MathJax did not load;
+* **math**: a MathJax error element (``mjx-merror``/``merror``, e.g. "\\tag not allowed
+  in split environment"), or a page with math on which MathJax did not load;
 * **image**: an ``<img>`` whose file does not load (``naturalWidth == 0``);
-* **link**: an ``href`` to a local page or anchor that does not exist (checked on the files);
+* **link**: an ``href`` to a local page or anchor that does not exist (checked on the
+  files);
 * **overflow**: a code, output or table block, a figure or a display equation wider than
-  the content column at 1400 px (``scrollWidth > clientWidth``, or its right edge past the
-  article's); at 412 px, a table or display equation (code keeps its lines and scrolls
-  sideways there);
+  the content column at 1400 px (``scrollWidth > clientWidth``, or its right edge past
+  the article's); at 412 px, a table or display equation (code keeps its lines and
+  scrolls sideways there);
 * **wrap**: a code or output block drawn on more lines than its source has (the browser
   wrapped a line);
 * **indent**: an indented line of a code or output block drawn left of where its
   indentation puts it (a wrapped line's continuation at column 0, collapsed spaces);
-* **hidden**: a code block that stays hidden with every toggle opened (so it was not checked);
+* **hidden**: a code block that stays hidden with every toggle opened (so it was not
+  checked);
 * **equation**: a display equation with no number at its margin. The rule: every display
-  equation carries one; the paper's equations the paper's number (``\\tag{N}``, or MyST's
-  labelled ``$$ ... $$ (eq-N)`` form, which Sphinx numbers), the book's own displays a tag
-  of their own, e.g. ``\\tag{5a}``, or they are written inline. A number typed into the
-  formula ("... (6)") is not at the margin and does not count;
+  equation carries one; the paper's equations the paper's number (``\\tag{N}``, or
+  MyST's labelled ``$$ ... $$ (eq-N)`` form, which Sphinx numbers), the book's own
+  displays a tag of their own, e.g. ``\\tag{5a}``, or they are written inline. A number
+  typed into the formula ("... (6)") is not at the margin and does not count;
 * **figure**: a PNG figure whose smallest text is under :data:`MIN_FIGURE_TEXT_PX` as
-  displayed: the PNG's smallest font, estimated from its pixels (:func:`figure_text_px`),
-  times the factor by which the browser draws the PNG (displayed / natural width);
+  displayed: the PNG's smallest font, estimated from its pixels
+  (:func:`figure_text_px`), times the factor by which the browser draws the PNG
+  (displayed / natural width);
 * **alt**: an image whose alt text is missing, empty, a file path or hash, or under
   :data:`MIN_ALT_WORDS` words (it must say what the figure shows);
-* **console**: an error in the browser's console (``console.error``, an uncaught exception,
-  a rejected promise, a script or stylesheet that fails to load) or a request the server
-  answers with 404 (a favicon the browser asks for on a first visit); each page is a first
-  visit, with a fresh browser profile.
+* **console**: an error in the browser's console (``console.error``, an uncaught
+  exception, a rejected promise, a script or stylesheet that fails to load) or a request
+  the server answers with 404 (a favicon the browser asks for on a first visit); each
+  page is a first visit, with a fresh browser profile.
 
-The site is served on 127.0.0.1 by a thread. A page that loads MathJax 3 from its CDN (which
-a machine without network cannot reach) gets a local copy in its place (``mathjax_dir``, as
-``.ci/fetch_mathjax`` lays it out). Each page is loaded by ``chromium --headless --dump-dom``
-with a virtual time budget; a script injected first in the page records console errors, and
-one injected at its end waits for MathJax's typesetting and the images, opens the toggles,
-measures, and writes its report into the DOM as JSON.
+The site is served on 127.0.0.1 by a thread. A page that loads MathJax 3 from its CDN
+(which a machine without network cannot reach) gets a local copy in its place
+(``mathjax_dir``, as ``.ci/fetch_mathjax`` lays it out). Each page is loaded by
+``chromium --headless --dump-dom`` with a virtual time budget; a script injected first
+in the page records console errors, and one injected at its end waits for MathJax's
+typesetting and the images, opens the toggles, measures, and writes its report into the
+DOM as JSON.
 
-Run it on a built book: ``python tests/browser_check.py _build/html`` (exit status 1 when a
-defect is found). ``tests/test_browser.py`` runs it on the book and on fixture pages that
-each carry one defect (``tests/browser_fixtures``).
+Run it on a built book: ``python tests/browser_check.py _build/html`` (exit status 1
+when a defect is found). ``tests/test_browser.py`` runs it on the book and on fixture
+pages that each carry one defect (``tests/browser_fixtures``).
 """
 
 from __future__ import annotations
@@ -65,17 +69,20 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 #: The MathJax 3 address Sphinx writes into pages (any version under npm/mathjax@3).
-CDN_MATHJAX = re.compile(r"https://cdn\.jsdelivr\.net/npm/mathjax@3[^\"']*?/es5/([\w.-]+\.js)")
+CDN_MATHJAX = re.compile(
+    r"https://cdn\.jsdelivr\.net/npm/mathjax@3[^\"']*?/es5/([\w.-]+\.js)")
 LOCAL_MATHJAX_PREFIX = "/__mathjax__/"
 REPORT_ID = "mladlib-browser-report"
-#: Pixels a block may exceed its box by before it counts as overflowing (sub-pixel rounding).
+#: Pixels a block may exceed its box by before it counts as overflowing (sub-pixel
+#: rounding).
 OVERFLOW_TOLERANCE_PX = 2
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MATHJAX = REPO / "_vendor" / "mathjax"
 
-#: Display widths: a desktop window, where every block is checked, and a phone, where the
-#: blocks a reader cannot scroll sideways on without losing the sentence (display equations,
-#: prose tables) must still fit. Code keeps its lines at 412 px and scrolls sideways there.
+#: Display widths: a desktop window, where every block is checked, and a phone, where
+#: the blocks a reader cannot scroll sideways on without losing the sentence (display
+#: equations, prose tables) must still fit. Code keeps its lines at 412 px and scrolls
+#: sideways there.
 WINDOWS = {"desktop": (1400, 1000), "phone": (412, 915)}
 #: The smallest figure text a reader must read at 1400 px, in CSS px (about 7.5 pt).
 MIN_FIGURE_TEXT_PX = 10.0
@@ -90,14 +97,16 @@ ERROR_HOOK = r"""
   var errors = window.__mladlibErrors = [];
   var original = console.error;
   console.error = function () {
-    errors.push('console.error: ' + Array.prototype.map.call(arguments, String).join(' '));
+    var text = Array.prototype.map.call(arguments, String).join(' ');
+    errors.push('console.error: ' + text);
     return original.apply(console, arguments);
   };
   window.addEventListener('error', function (e) {
     var t = e.target;
     if (t && t !== window && (t.src || t.href)) {
       if (t.tagName !== 'IMG') {  /* images: the image check says which did not load */
-        errors.push('failed to load <' + t.tagName.toLowerCase() + '> ' + (t.src || t.href));
+        errors.push('failed to load <' + t.tagName.toLowerCase() + '> ' +
+                    (t.src || t.href));
       }
     } else {
       errors.push('uncaught ' + (e.message || 'error') + ' (' + (e.filename || '') +
@@ -111,11 +120,12 @@ ERROR_HOOK = r"""
 </script>
 """
 
-# Injected before </body>. Waits for the page's load event, MathJax's first typeset (when the
-# page has MathJax) and every image, opens every toggle, measures, and writes the report as
-# JSON into <script id=REPORT_ID>.
-#: Headless Chromium will not make its window narrower than 500 px, so a page is checked at
-#: phone width inside an <iframe> of that width, which reports back to the framing page.
+# Injected before </body>. Waits for the page's load event, MathJax's first typeset
+# (when the page has MathJax) and every image, opens every toggle, measures, and writes
+# the report as JSON into <script id=REPORT_ID>.
+#: Headless Chromium will not make its window narrower than 500 px, so a page is checked
+#: at phone width inside an <iframe> of that width, which reports back to the framing
+#: page.
 PHONE_PREFIX = "/__phone__/"
 PHONE_FRAME = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <link rel="icon" href="data:,"></head>
@@ -136,20 +146,25 @@ CHECK_SCRIPT = r"""
   function describe(el) {
     var sec = el.closest('section[id]');
     var lines = (el.textContent || '').split('\n');
-    var longest = lines.reduce(function (a, b) { return b.length > a.length ? b : a; }, '');
-    return {section: sec ? sec.id : '', text: longest.slice(0, 100), chars: longest.length};
+    var longest = lines.reduce(function (a, b) {
+      return b.length > a.length ? b : a;
+    }, '');
+    return {section: sec ? sec.id : '', text: longest.slice(0, 100),
+            chars: longest.length};
   }
   function rows(rects) {  /* distinct line boxes among client rects: [{top, left}] */
     var out = [];
     Array.prototype.forEach.call(rects, function (r) {
       if (r.width === 0 && r.height === 0) { return; }
-      var row = out.find(function (o) { return Math.abs(o.top - r.top) < r.height / 2; });
+      var row = out.find(function (o) {
+        return Math.abs(o.top - r.top) < r.height / 2;
+      });
       if (row) { row.left = Math.min(row.left, r.left); }
       else { out.push({top: r.top, left: r.left, height: r.height}); }
     });
     return out.sort(function (a, b) { return a.top - b.top; });
   }
-  /* Each source line of a <pre>: [{text, start: [node, offset], end: [node, offset]}]. */
+  /* Each source line of a <pre>: [{text, start: [node, off], end: [node, off]}] */
   function sourceLines(pre) {
     var walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
     var lines = [], text = '', start = null, node, last = null;
@@ -165,7 +180,9 @@ CHECK_SCRIPT = r"""
       }
       last = node;
     }
-    if (text.length) { lines.push({text: text, start: start, end: [last, last.data.length]}); }
+    if (text.length) {
+      lines.push({text: text, start: start, end: [last, last.data.length]});
+    }
     return lines;
   }
   function charAt(line, k) {  /* a Range over the k-th character of a line */
@@ -176,15 +193,17 @@ CHECK_SCRIPT = r"""
     while (node) {
       var room = node.data.length - off;
       if (k < room) {
-        var r = document.createRange(); r.setStart(node, off + k); r.setEnd(node, off + k + 1);
+        var r = document.createRange();
+        r.setStart(node, off + k);
+        r.setEnd(node, off + k + 1);
         return r;
       }
       k -= room; node = walker.nextNode(); off = 0;
     }
     return null;
   }
-  /* Wrapping and lost indentation in one <pre>: a source line drawn on several rows, and
-     a row of an indented line that starts left of where its indentation puts it. */
+  /* Wrapping and lost indentation in one <pre>: a source line drawn on several rows,
+     and a row of an indented line that starts left of where its indentation puts it. */
   function lineDefects(pre, r) {
     var lines = sourceLines(pre);
     var cs = getComputedStyle(pre);
@@ -194,7 +213,8 @@ CHECK_SCRIPT = r"""
     var wrapped = 0, lost = 0, firstWrap = null, firstLost = null, rendered = 0, cw = 0;
     lines.forEach(function (line, n) {
       var range = document.createRange();
-      range.setStart(line.start[0], line.start[1]); range.setEnd(line.end[0], line.end[1]);
+      range.setStart(line.start[0], line.start[1]);
+      range.setEnd(line.end[0], line.end[1]);
       var rs = rows(range.getClientRects());
       rendered += Math.max(1, rs.length);
       if (rs.length > 1) { wrapped++; if (firstWrap === null) { firstWrap = n; } }
@@ -204,13 +224,16 @@ CHECK_SCRIPT = r"""
       if (!first) { return; }
       var fr = first.getBoundingClientRect();
       if (!cw) { cw = fr.width; }
-      var want = left0 + indent * cw - cw / 2;  /* where the indentation puts the text */
-      var bad = fr.left < want || rs.slice(1).some(function (row) { return row.left < want; });
+      /* where the indentation puts the text */
+      var want = left0 + indent * cw - cw / 2;
+      var bad = fr.left < want ||
+        rs.slice(1).some(function (row) { return row.left < want; });
       if (bad) { lost++; if (firstLost === null) { firstLost = n; } }
     });
     var d = describe(pre);
     if (wrapped) {
-      r.wrapped.push({section: d.section, source_lines: lines.length, rendered_lines: rendered,
+      r.wrapped.push({section: d.section, source_lines: lines.length,
+                      rendered_lines: rendered,
                       lines: wrapped, text: lines[firstWrap].text.slice(0, 100)});
     }
     if (lost) {
@@ -222,7 +245,9 @@ CHECK_SCRIPT = r"""
     if (alt === null) { return 'no alt attribute'; }
     var a = alt.trim();
     if (!a) { return 'empty alt text'; }
-    if (/[\\/]|\.(png|jpe?g|gif|svg|webp)\b/i.test(a)) { return 'alt text is a file path'; }
+    if (/[\\/]|\.(png|jpe?g|gif|svg|webp)\b/i.test(a)) {
+      return 'alt text is a file path';
+    }
     if (/^[0-9a-f_-]{12,}$/i.test(a)) { return 'alt text is a hash'; }
     if (a.split(/\s+/).length < %(alt_words)d) { return 'alt text says too little'; }
     return null;
@@ -236,12 +261,15 @@ CHECK_SCRIPT = r"""
     var r = {width: window.innerWidth, images: images, merrors: [], overflow: [],
              wrapped: [], indent: [], equations: [], hidden: [], figures: [], alt: [],
              errors: (window.__mladlibErrors || []).slice()};
-    var hasMath = document.querySelector('.math, mjx-container, script[type^="math/tex"]');
+    var hasMath = document.querySelector(
+      '.math, mjx-container, script[type^="math/tex"]');
     r.math_on_page = !!hasMath;
     r.mathjax_loaded = !!(window.MathJax && window.MathJax.startup &&
                           window.MathJax.startup.document);
-    document.querySelectorAll('mjx-merror, merror, .MathJax_Error').forEach(function (el) {
-      if (el.closest('mjx-assistive-mml')) { return; }  /* the same error, for screen readers */
+    var errs = document.querySelectorAll('mjx-merror, merror, .MathJax_Error');
+    errs.forEach(function (el) {
+      /* skip the same error's copy for screen readers */
+      if (el.closest('mjx-assistive-mml')) { return; }
       var d = describe(el);
       d.text = el.getAttribute('data-mjx-error') || d.text;
       r.merrors.push(d);
@@ -249,8 +277,10 @@ CHECK_SCRIPT = r"""
     var article = document.querySelector('article.bd-article') ||
                   document.querySelector('[role="main"]') || document.body;
     var right = article.getBoundingClientRect().right;
-    var selector = PHONE ? 'table.table, div.cell_output table, mjx-container[display="true"]'
-      : 'div.highlight pre, div.cell_output pre, div.output pre, div.cell_output table, ' +
+    var selector = PHONE ?
+      'table.table, div.cell_output table, mjx-container[display="true"]' :
+      'div.highlight pre, div.cell_output pre, div.output pre, ' +
+      'div.cell_output table, ' +
         'table.table, div.cell_output img, mjx-container[display="true"]';
     article.querySelectorAll(selector).forEach(function (el) {
       var box = el.getBoundingClientRect();
@@ -261,8 +291,9 @@ CHECK_SCRIPT = r"""
         return;
       }
       /* a table's scrolling box is the theme's wrapper around it */
-      var scroller = el.tagName === 'TABLE' && el.parentNode.scrollWidth !== undefined &&
-        /auto|scroll/.test(getComputedStyle(el.parentNode).overflowX) ? el.parentNode : el;
+      var wrapper = el.parentNode;
+      var scroller = el.tagName === 'TABLE' &&
+        /auto|scroll/.test(getComputedStyle(wrapper).overflowX) ? wrapper : el;
       var scrolls = scroller.scrollWidth > scroller.clientWidth + TOL;
       var past = box.right > right + TOL;
       if (scrolls || past) {
@@ -301,26 +332,28 @@ CHECK_SCRIPT = r"""
     if (window.parent !== window) { window.parent.postMessage(out.textContent, '*'); }
     fetch('%(hold)sdone/' + TOKEN, {method: 'POST'});  /* lets virtual time run on */
   }
-  /* Chromium's virtual time leaps over idle stretches, so on a busy machine the DOM could
-     be dumped before MathJax has typeset. A request the server holds open until the report
-     is written keeps it waiting: virtual time stops while a fetch is pending. */
+  /* Chromium's virtual time leaps over idle stretches, so on a busy machine the DOM
+     could be dumped before MathJax has typeset. A request the server holds open until
+     the report is written keeps it waiting: virtual time stops while a fetch is
+     pending. */
   var TOKEN = Math.random().toString(36).slice(2);
   fetch('%(hold)shold/' + TOKEN).catch(function () {});
   window.addEventListener('load', function () {
-    /* open every toggle (hidden checks, long outputs, solution dropdowns): a reader can */
+    /* open every toggle (hidden checks, long outputs, solution dropdowns) */
     document.querySelectorAll('details').forEach(function (d) { d.open = true; });
     document.querySelectorAll('button.toggle-button[aria-expanded="false"]').forEach(
       function (b) { b.click(); });  /* sphinx-togglebutton's dropdowns */
     document.querySelectorAll('.toggle-hidden').forEach(function (e) {
       e.classList.remove('toggle-hidden');
     });
-    /* No timers from here on: while the held request is pending, virtual time (and with it
-       every setTimeout) stands still. The load event has waited for the images already. */
-    var mj = (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) ||
-             Promise.resolve();
+    /* No timers from here on: while the held request is pending, virtual time (and with
+       it every setTimeout) stands still. The load event has waited for the images. */
+    var mj = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+    mj = mj || Promise.resolve();
     mj.catch(function () {}).then(function () {
       var images = Array.prototype.map.call(document.images, function (im) {
-        return {src: im.getAttribute('src') || '', ok: im.complete && im.naturalWidth > 0};
+        var ok = im.complete && im.naturalWidth > 0;
+        return {src: im.getAttribute('src') || '', ok: ok};
       });
       measure(images);
     });
@@ -329,13 +362,14 @@ CHECK_SCRIPT = r"""
 </script>
 """ % {"tol": OVERFLOW_TOLERANCE_PX, "report_id": REPORT_ID, "alt_words": MIN_ALT_WORDS,
        "hold": "/__check__/"}
-#: How long (real seconds) the server holds a page's request open waiting for its report.
+#: How long (real seconds) the server holds a page's request open waiting for its
+#: report.
 HOLD_S = 90
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One defect: its class (math, image, link, overflow, page), page and description."""
+    """One defect: its class (one of :data:`KINDS`), page and description."""
 
     kind: str
     page: str
@@ -346,10 +380,11 @@ class Problem:
 
 
 def find_chromium() -> str | None:
-    """The Chromium executable: $CHROMIUM, else chromium / chromium-browser / google-chrome."""
+    """The Chromium executable: $CHROMIUM, else chromium, chromium-browser or Chrome."""
     if os.environ.get("CHROMIUM"):
         return shutil.which(os.environ["CHROMIUM"])
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    for name in names:
         path = shutil.which(name)
         if path:
             return path
@@ -363,7 +398,8 @@ def _is_redirect(path: Path) -> bool:
 
 
 def html_pages(site: Path) -> list[str]:
-    """Every HTML page of a built book, redirects excluded, relative to ``site`` (sorted)."""
+    """Every HTML page of a built book, redirects excluded, relative to ``site``
+    (sorted)."""
     if not site.is_dir():
         raise FileNotFoundError(f"no built book at {site}")
     skip = {"_static", "_sources", "_images"}
@@ -371,7 +407,7 @@ def html_pages(site: Path) -> list[str]:
                   if not skip & set(p.relative_to(site).parts) and not _is_redirect(p))
 
 
-# --- links (on the files) -----------------------------------------------------------------
+# --- links (on the files) -------------------------------------------------------------
 
 class _LinkParser(HTMLParser):
     """Collects the ids (and a names) a page defines and the hrefs it uses."""
@@ -399,7 +435,8 @@ def _parse(path: Path) -> _LinkParser:
 
 
 def broken_links(site: Path, pages: list[str] | None = None) -> list[Problem]:
-    """Every local href of ``pages`` whose file, or whose #anchor in an HTML file, is missing."""
+    """Every local href of ``pages`` whose file, or whose #anchor in an HTML file, is
+    missing."""
     site = site.resolve()
     problems = []
     for page in pages if pages is not None else html_pages(site):
@@ -408,7 +445,9 @@ def broken_links(site: Path, pages: list[str] | None = None) -> list[Problem]:
             parts = urlsplit(href)
             if parts.scheme or parts.netloc or not href.strip("#"):
                 continue  # external (http, mailto, data, javascript) or a bare "#"
-            target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+            target = path
+            if parts.path:
+                target = (path.parent / unquote(parts.path)).resolve()
             if target.is_dir():
                 target = target / "index.html"
             if site not in target.parents and target != site:
@@ -418,49 +457,62 @@ def broken_links(site: Path, pages: list[str] | None = None) -> list[Problem]:
                 problems.append(Problem("link", page, f"{href}: no file {missing}"))
             elif parts.fragment and target.suffix == ".html":
                 if unquote(parts.fragment) not in _parse(target).ids:
-                    problems.append(Problem("link", page, f"{href}: no anchor "
-                                            f"#{parts.fragment} in {target.relative_to(site)}"))
+                    where = target.relative_to(site)
+                    problems.append(Problem(
+                        "link", page,
+                        f"{href}: no anchor #{parts.fragment} in {where}"))
     return problems
 
 
-# --- the browser part -----------------------------------------------------------------------
+# --- the browser part -----------------------------------------------------------------
 
 def problems_from_report(page: str, report: dict | None,
                          site: Path | None = None) -> list[Problem]:
-    """The defects a page's injected-script report shows (``None``: the script never ran).
-    ``site``, the served folder, is where the figures' PNG files are read for their text."""
+    """The defects a page's injected-script report shows (``None``: the script never
+    ran). ``site``, the served folder, is where the figures' PNG files are read for
+    their text."""
     if report is None:
-        return [Problem("page", page, "the check script did not finish (page did not load?)")]
-    at = "" if report.get("width", WINDOWS["desktop"][0]) >= 700 else f" at {report['width']} px"
+        return [Problem("page", page,
+                        "the check script did not finish (page did not load?)")]
+    width = report.get("width", WINDOWS["desktop"][0])
+    at = "" if width >= 700 else f" at {width} px"
     problems = []
     if report.get("math_on_page") and not report.get("mathjax_loaded"):
-        problems.append(Problem("math", page, "the page has math but MathJax did not load"))
+        problems.append(Problem("math", page,
+                                "the page has math but MathJax did not load"))
     for err in report.get("merrors", []):
-        problems.append(Problem("math", page, f"MathJax error in #{err['section']}: {err['text']}"))
+        problems.append(Problem(
+            "math", page, f"MathJax error in #{err['section']}: {err['text']}"))
     for img in report.get("images", []):
         if not img["ok"]:
-            problems.append(Problem("image", page, f"image does not load: {img['src']}"))
+            problems.append(Problem("image", page,
+                                    f"image does not load: {img['src']}"))
     for block in report.get("overflow", []):
         problems.append(Problem(
             "overflow", page,
-            f"<{block['tag']}> in #{block['section']}{at} is {block['scroll_width']} px wide "
-            f"in a {block['client_width']} px box (right edge {block['right']}, column ends at "
-            f"{block['column_right']}); longest line, {block.get('chars', '?')} characters: "
+            f"<{block['tag']}> in #{block['section']}{at} is "
+            f"{block['scroll_width']} px "
+            f"wide in a {block['client_width']} px box (right edge {block['right']}, "
+            f"column ends at {block['column_right']}); longest line, "
+            f"{block.get('chars', '?')} characters: "
             f"{block['text']!r}"))
     for block in report.get("wrapped", []):
         problems.append(Problem(
             "wrap", page,
-            f"<pre> in #{block['section']}: {block['source_lines']} source lines drawn as "
-            f"{block['rendered_lines']} ({block['lines']} wrapped), first: {block['text']!r}"))
+            f"<pre> in #{block['section']}: {block['source_lines']} source lines drawn "
+            f"as {block['rendered_lines']} ({block['lines']} wrapped), first: "
+            f"{block['text']!r}"))
     for block in report.get("indent", []):
         problems.append(Problem(
             "indent", page,
-            f"<pre> in #{block['section']}: {block['lines']} indented lines drawn left of their "
-            f"indentation, first: {block['text']!r}"))
+            f"<pre> in #{block['section']}: {block['lines']} indented lines drawn "
+            f"left of "
+            f"their indentation, first: {block['text']!r}"))
     for block in report.get("hidden", []):
         problems.append(Problem(
-            "hidden", page, f"<{block['tag']}> in #{block['section']} stays hidden with every "
-            f"toggle opened, so it was not checked: {block['text']!r}"))
+            "hidden", page,
+            f"<{block['tag']}> in #{block['section']} stays hidden with "
+            f"every toggle opened, so it was not checked: {block['text']!r}"))
     for eq in report.get("equations", []):
         problems.append(Problem(
             "equation", page, f"display equation in #{eq['section']} has no number: "
@@ -480,21 +532,24 @@ def problems_from_report(page: str, report: dict | None,
             if shown < MIN_FIGURE_TEXT_PX:
                 problems.append(Problem(
                     "figure", page, f"figure in #{fig['section']}: smallest text about "
-                    f"{shown:.2f} px as displayed (under {MIN_FIGURE_TEXT_PX:g} px; drawn "
-                    f"{fig['scale']:.2f} x its size): {fig['src']}"))
+                    f"{shown:.2f} px as displayed (under {MIN_FIGURE_TEXT_PX:g} px; "
+                    f"drawn {fig['scale']:.2f} x its size): {fig['src']}"))
     return problems
 
 
-# --- figure text, measured on the PNG ----------------------------------------------------
+# --- figure text, measured on the PNG -------------------------------------------------
 
 #: Height of digits and capitals in DejaVu Sans (matplotlib's default font), in em.
 CAP_HEIGHT_EM = 0.73
 
 
-def _words(boxes: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int, int, int]]]:
-    """Glyph boxes (top, bottom, left, right) chained into words: left to right, sharing at
-    least half their height, at most 0.6 x the taller one's height apart."""
-    words: list[list[tuple[int, int, int, int]]] = []
+Box = tuple[int, int, int, int]  # a glyph's top, bottom, left, right (PNG pixels)
+
+
+def _words(boxes: list[Box]) -> list[list[Box]]:
+    """Glyph boxes chained into words: left to right, sharing at least half their
+    height, at most 0.6 x the taller one's height apart."""
+    words: list[list[Box]] = []
     for box in sorted(boxes, key=lambda b: b[2]):
         height = box[1] - box[0]
         for word in words:
@@ -513,18 +568,19 @@ def _words(boxes: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int, 
 
 @functools.lru_cache(maxsize=None)
 def figure_text_px(png: Path, repeat: int = 3) -> float:
-    """The font size (em, in the PNG's own pixels) of a figure's smallest text, estimated
-    from its pixels; ``inf`` when no text is found.
+    """The font size (em, in the PNG's own pixels) of a figure's smallest text,
+    estimated from its pixels; ``inf`` when no text is found.
 
-    A PNG carries no record of its fonts, so the text is found as matplotlib draws it: dark
-    grey glyphs (connected components of dark, unsaturated pixels, 3-80 px, not solid
-    blocks), chained into words along a line. A word's height is its tallest glyph, a digit
-    or capital in most labels, 0.73 em in DejaVu Sans. The smallest height shared (within
-    1 px) by ``repeat`` words is the smallest text, so that one stray mark or a lone
-    lower-case word does not decide it. Measured on matplotlib figures with 5-12 pt labels
-    the estimate is within about 10 percent of the font's size (tests/test_browser.py);
-    labels turned 90 degrees are read across, by a glyph's width, and come out about a
-    quarter smaller: the check is stricter for them, never more lenient.
+    A PNG carries no record of its fonts, so the text is found as matplotlib draws it:
+    dark grey glyphs (connected components of dark, unsaturated pixels, 3-80 px, not
+    solid blocks), chained into words along a line. A word's height is its tallest
+    glyph, a digit or capital in most labels, 0.73 em in DejaVu Sans. The smallest
+    height shared (within 1 px) by ``repeat`` words is the smallest text, so that one
+    stray mark or a lone lower-case word does not decide it. Measured on matplotlib
+    figures with 5-12 pt labels the estimate is within 10 per cent of the font's size
+    (tests/test_browser.py); labels turned 90 degrees are read across, by a glyph's
+    width, and come out about a quarter smaller: the check is stricter for them, never
+    more lenient.
     """
     import numpy as np
     from PIL import Image
@@ -561,8 +617,9 @@ def _hold(token: str) -> threading.Event:
 
 
 def _handler(site: Path, mathjax_dir: Path | None, missing: list[tuple[str, str]]):
-    """A quiet static-file handler that injects the check scripts, serves local MathJax and
-    appends each request it cannot answer to ``missing`` as (path, referring page)."""
+    """A quiet static-file handler that injects the check scripts, serves local MathJax
+    and appends each request it cannot answer to ``missing`` as (path, referring
+    page)."""
 
     class Handler(SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
@@ -593,8 +650,9 @@ def _handler(site: Path, mathjax_dir: Path | None, missing: list[tuple[str, str]
             if path.startswith(LOCAL_MATHJAX_PREFIX) and mathjax_dir is not None:
                 local = (mathjax_dir / path[len(LOCAL_MATHJAX_PREFIX):]).resolve()
                 if mathjax_dir.resolve() in local.parents and local.is_file():
-                    return self._send(local.read_bytes(), "application/javascript"
-                                      if local.suffix == ".js" else self.guess_type(str(local)))
+                    ctype = ("application/javascript" if local.suffix == ".js"
+                             else self.guess_type(str(local)))
+                    return self._send(local.read_bytes(), ctype)
                 return self.send_error(404)
             if path.startswith(PHONE_PREFIX):
                 page = path[len(PHONE_PREFIX):]
@@ -608,9 +666,10 @@ def _handler(site: Path, mathjax_dir: Path | None, missing: list[tuple[str, str]
             if file.suffix == ".html" and file.is_file():
                 text = file.read_text(encoding="utf-8")
                 if mathjax_dir is not None:
-                    text = CDN_MATHJAX.sub(lambda m: f"{LOCAL_MATHJAX_PREFIX}es5/{m.group(1)}",
-                                           text)
-                text = re.sub(r"<head[^>]*>", lambda m: m.group(0) + ERROR_HOOK, text, count=1)
+                    text = CDN_MATHJAX.sub(
+                        lambda m: f"{LOCAL_MATHJAX_PREFIX}es5/{m.group(1)}", text)
+                text = re.sub(r"<head[^>]*>", lambda m: m.group(0) + ERROR_HOOK, text,
+                              count=1)
                 text = text.replace("</body>", CHECK_SCRIPT + "</body>", 1)
                 return self._send(text.encode("utf-8"), "text/html; charset=utf-8")
             return super().do_GET()
@@ -628,8 +687,9 @@ def _handler(site: Path, mathjax_dir: Path | None, missing: list[tuple[str, str]
 @contextlib.contextmanager
 def serve(site: Path, mathjax_dir: Path | None = None,
           missing: list[tuple[str, str]] | None = None):
-    """Serve ``site`` on 127.0.0.1 (a free port) in a thread; yields the base URL. Requests
-    it answers with 404 are appended to ``missing`` as (path, referring page)."""
+    """Serve ``site`` on 127.0.0.1 (a free port) in a thread; yields the base URL.
+    Requests it answers with 404 are appended to ``missing`` as (path, referring
+    page)."""
     handler = _handler(site, mathjax_dir, missing if missing is not None else [])
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -643,11 +703,13 @@ def serve(site: Path, mathjax_dir: Path | None = None,
 
 def dump_dom(chromium: str, url: str, window: tuple[int, int] = WINDOWS["desktop"],
              budget_ms: int = 20000, timeout_s: float = 120) -> str:
-    """The DOM of ``url`` after headless Chromium has run its scripts (a fresh profile, so
-    each page is a first visit: no stored theme mode, no cached favicon)."""
+    """The DOM of ``url`` after headless Chromium has run its scripts (a fresh profile,
+    so each page is a first visit: no stored theme mode, no cached favicon)."""
     with tempfile.TemporaryDirectory(prefix="mladlib-chromium-") as profile:
-        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-quic",
+               "--no-first-run", "--disable-background-networking",
+               "--disable-component-update",
                "--disable-sync", "--disable-extensions", "--hide-scrollbars",
                f"--user-data-dir={profile}", f"--window-size={window[0]},{window[1]}",
                f"--virtual-time-budget={budget_ms}", "--dump-dom", url]
@@ -659,8 +721,10 @@ def dump_dom(chromium: str, url: str, window: tuple[int, int] = WINDOWS["desktop
 
 
 def report_from_dom(dom: str) -> dict | None:
-    """The JSON report the injected script wrote into the DOM, or None when it is missing."""
-    match = re.search(rf'<script[^>]*id="{REPORT_ID}"[^>]*>(.*?)</script>', dom, flags=re.S)
+    """The JSON report the injected script wrote into the DOM, or None when it is
+    missing."""
+    match = re.search(rf'<script[^>]*id="{REPORT_ID}"[^>]*>(.*?)</script>', dom,
+                      flags=re.S)
     return json.loads(match.group(1)) if match else None
 
 
@@ -671,8 +735,8 @@ def check_site(site: Path, chromium: str, mathjax_dir: Path | None = DEFAULT_MAT
     (a favicon the browser asks for, a script or stylesheet the page names)."""
     site = Path(site)
     pages = html_pages(site) if pages is None else pages
-    if mathjax_dir is not None and not (Path(mathjax_dir) / "es5" / "tex-mml-chtml.js").is_file():
-        mathjax_dir = None  # pages keep their CDN address: math then reports "did not load"
+    if mathjax_dir and not (Path(mathjax_dir) / "es5" / "tex-mml-chtml.js").is_file():
+        mathjax_dir = None  # pages keep their CDN address: math reports "did not load"
     problems = broken_links(site, pages)
     missing: list[tuple[str, str]] = []
     with serve(site, Path(mathjax_dir) if mathjax_dir else None, missing) as base:
@@ -682,8 +746,9 @@ def check_site(site: Path, chromium: str, mathjax_dir: Path | None = DEFAULT_MAT
             if window == WINDOWS["phone"]:  # framed: see PHONE_FRAME
                 url, window = base + PHONE_PREFIX.lstrip("/") + page, WINDOWS["desktop"]
             report = report_from_dom(dump_dom(chromium, url, window))
-            if report is None:  # once more: on a busy machine a page can miss its budget
-                report = report_from_dom(dump_dom(chromium, url, window, budget_ms=60000))
+            if report is None:  # once more: on a busy machine a page may miss it
+                dom = dump_dom(chromium, url, window, budget_ms=60000)
+                report = report_from_dom(dom)
             return problems_from_report(page, report, site)
 
         jobs = [(page, window) for page in pages for window in WINDOWS.values()]
@@ -692,7 +757,7 @@ def check_site(site: Path, chromium: str, mathjax_dir: Path | None = DEFAULT_MAT
                 problems.extend(found)
     images = {p.detail.split(": ", 1)[1] for p in problems if p.kind == "image"}
     for path, referer in dict.fromkeys(missing):
-        if not any(path.endswith(src.lstrip("./")) for src in images):  # reported as image
+        if not any(path.endswith(src.lstrip("./")) for src in images):  # as "image"
             problems.append(Problem("console", referer or "(site)", f"404 for {path}"))
     return list(dict.fromkeys(problems))  # a defect seen at both widths is one defect
 
@@ -706,8 +771,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("site", type=Path, nargs="?", default=REPO / "_build" / "html",
                         help="the built book (default: _build/html)")
     parser.add_argument("--mathjax", type=Path, default=DEFAULT_MATHJAX,
-                        help="a local MathJax 3 (default: _vendor/mathjax from .ci/fetch_mathjax)")
-    parser.add_argument("--pages", nargs="*", help="only these pages (relative to the site)")
+                        help="a local MathJax 3 (default: _vendor/mathjax from "
+                             ".ci/fetch_mathjax)")
+    parser.add_argument("--pages", nargs="*",
+                        help="only these pages (relative to the site)")
     args = parser.parse_args(argv)
     chromium = find_chromium()
     if chromium is None:
