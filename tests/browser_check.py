@@ -566,6 +566,19 @@ def _words(boxes: list[Box]) -> list[list[Box]]:
     return words
 
 
+def _word_height(word: list[Box]) -> int | None:
+    """A word's height in pixels (its tallest glyphs'), or None when it says nothing of
+    the font's size: a single glyph, or a word of lower-case letters without ascenders
+    ("over", "mean": 0.55 em, not 0.73), whose tallest glyphs are about as wide as tall,
+    where digits, capitals and ascenders are at least 1.15 times taller than wide."""
+    if len(word) < 2:
+        return None
+    height = max(b[1] - b[0] for b in word)
+    tallest = sorted((b[1] - b[0]) / (b[3] - b[2]) for b in word
+                     if b[1] - b[0] >= height - 1)
+    return height if tallest[len(tallest) // 2] >= 1.15 else None
+
+
 @functools.lru_cache(maxsize=None)
 def figure_text_px(png: Path, repeat: int = 3) -> float:
     """The font size (em, in the PNG's own pixels) of a figure's smallest text,
@@ -574,9 +587,10 @@ def figure_text_px(png: Path, repeat: int = 3) -> float:
     A PNG carries no record of its fonts, so the text is found as matplotlib draws it:
     dark grey glyphs (connected components of dark, unsaturated pixels, 3-80 px, not
     solid blocks), chained into words along a line. A word's height is its tallest
-    glyph, a digit or capital in most labels, 0.73 em in DejaVu Sans. The smallest
-    height shared (within 1 px) by ``repeat`` words is the smallest text, so that one
-    stray mark or a lone lower-case word does not decide it. Measured on matplotlib
+    glyph, a digit, capital or ascender, 0.73-0.76 em in DejaVu Sans (words of x-height
+    letters only are left out: :func:`_word_height`). The smallest height shared (within
+    1 px) by ``repeat`` words is the smallest text, so that one stray mark does not
+    decide it. Measured on matplotlib
     figures with 5-12 pt labels the estimate is within 10 per cent of the font's size
     (tests/test_browser.py); labels turned 90 degrees are read across, by a glyph's
     width, and come out about a quarter smaller: the check is stricter for them, never
@@ -599,7 +613,7 @@ def figure_text_px(png: Path, repeat: int = 3) -> float:
         h, w = rows.stop - rows.start, cols.stop - cols.start
         if 3 <= h <= 80 and w <= 2 * h + 2 and px / (h * w) <= 0.8:
             boxes.append((rows.start, rows.stop, cols.start, cols.stop))
-    heights = sorted(max(b[1] - b[0] for b in w) for w in _words(boxes) if len(w) >= 2)
+    heights = sorted(h for h in map(_word_height, _words(boxes)) if h is not None)
     for h in heights:
         if sum(abs(x - h) <= 1 for x in heights) >= repeat:
             return h / CAP_HEIGHT_EM
