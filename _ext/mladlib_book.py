@@ -6,6 +6,10 @@
   (``bibtex_default_style`` in _config.yml).
 * MathJax 3 from ``_vendor/mathjax`` (fetched by ``bash .ci/fetch_mathjax``) when it is
   there, so that the built book renders its equations offline; else Sphinx's CDN address.
+* Two console errors of the theme stack, mended: the inline scripts of sphinx-thebe and
+  sphinx-togglebutton reach every page twice, and a page that declares
+  ``const THEBE_JS_URL`` twice throws a SyntaxError; the pydata theme, given no
+  ``default_mode``, logs "Got invalid theme mode" on a first visit.
 """
 
 from __future__ import annotations
@@ -76,6 +80,33 @@ def _use_local_mathjax(app, config) -> None:
         config.html_static_path = [*config.html_static_path, str(vendor)]
 
 
+def _theme_mode(app, config) -> None:
+    """Name the theme's default colour mode ("auto": the reader's system setting),
+    which the pydata theme reads from the page context and, when it is empty, falls back
+    to only after logging an error."""
+    config.html_context = {"default_mode": "auto", **(config.html_context or {})}
+
+
+def _one_copy_of_each_script(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated script tags (same file or inline body, same attributes) from a
+    page, keeping the first: two inline ``const THEBE_JS_URL`` declarations are a
+    SyntaxError. The two copies of an inline script reach the page filed under the
+    names None and "", which Sphinx does not treat as equal: here they compare by body.
+    """
+    seen = set()
+    unique = []
+    for js in context.get("script_files", []):
+        attributes = sorted(getattr(js, "attributes", {}).items())
+        key = (getattr(js, "filename", js) or "", repr(attributes))  # None and "" alike
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
     app.connect("config-inited", _use_local_mathjax)
+    app.connect("config-inited", _theme_mode)
+    # late (priority 900), after the theme and other extensions have added their scripts
+    app.connect("html-page-context", _one_copy_of_each_script, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -99,3 +99,42 @@ def test_stored_outputs_carry_no_machine_traces(path: Path):
             if match:
                 traces.append((i, match.group(0)[:60]))
     assert not traces, f"{path.name}: stored warnings or absolute paths: {traces}"
+
+
+# A line that is one token: a bracket, a name or a number, with at most a comma (the
+# same pattern as the project's before-stop hook). A formatter that explodes a call or a
+# paper's table one value per line leaves many; code a person writes has few (chapters
+# 1-4 and 9: under 1 per cent). Chapters 5-8 failed this when it was written (26, 10, 19
+# and 16 per cent); they are being rewritten, and the merged book must pass.
+LONE_TOKEN = re.compile(r"[\[\](){},]*|[-+]?[\w.]+,?|[\])}]+[,)]*")
+MAX_LONE_TOKEN_SHARE = 0.05
+
+
+def lone_token_share(cells: list[dict]) -> tuple[float, list[str]]:
+    """The share of a notebook's non-blank code lines that are a lone token, and those
+    lines."""
+    lines = [line.strip() for cell in cells if cell["cell_type"] == "code"
+             for line in "".join(cell["source"]).splitlines() if line.strip()]
+    lone = [line for line in lines if LONE_TOKEN.fullmatch(line)]
+    return (len(lone) / len(lines) if lines else 0.0), lone
+
+
+def test_lone_token_share_counts_exploded_code():
+    person = {"cell_type": "code",
+              "source": ["x = f(1, 2)\n", "rows = [(1, 2), (3, 4)]\n"]}
+    exploded = {"cell_type": "code",
+                "source": ["x = f(\n", "    1,\n", "    2,\n", ")\n",
+                           "torch.manual_seed(\n", "    0\n", ")\n", "\n"]}
+    prose = {"cell_type": "markdown", "source": ["(\n", "1\n"]}
+    assert lone_token_share([person, prose]) == (0.0, [])
+    share, lone = lone_token_share([person, exploded])
+    assert lone == ["1,", "2,", ")", "0", ")"] and share == 5 / 9
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_code_is_not_one_token_per_line(path: Path):
+    share, lone = lone_token_share(_cells(path))
+    assert share <= MAX_LONE_TOKEN_SHARE, (
+        f"{path.name}: {share:.0%} of the code lines are a lone token (at most "
+        f"{MAX_LONE_TOKEN_SHARE:.0%}), e.g. {lone[:8]}: write calls on one line and a "
+        "paper's table one row a line, as a person types them")

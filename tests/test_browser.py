@@ -1,15 +1,19 @@
-"""The rendered book in headless Chromium (tests/browser_check.py), and each defect class
-the check looks for, put back on tiny fixture pages.
+"""The rendered book in headless Chromium (tests/browser_check.py), and each defect
+class the check looks for, on fixture pages that carry exactly that defect
+(tests/browser_fixtures/).
 
-The Chromium tests skip, saying why, where no ``chromium`` is installed (``.ci/run`` installs
-Debian's). ``test_rendered_book`` builds the book strictly into a temporary folder, or checks
-the build in ``$MLADLIB_BOOK_HTML`` (CI passes its own fresh ``_build/html``); it wants a local
-MathJax 3 (``bash .ci/fetch_mathjax``), since the pages' CDN cannot be reached offline.
+The Chromium tests skip, saying why, where no ``chromium`` is installed (``.ci/run``
+installs Debian's). ``test_rendered_book`` builds the book strictly into a temporary
+folder, or checks the build in ``$MLADLIB_BOOK_HTML`` (CI passes its own fresh
+``_build/html``); it wants a local MathJax 3 (``bash .ci/fetch_mathjax``), since the
+pages' CDN cannot be reached offline.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,124 +28,195 @@ needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium; "
                              "or set $CHROMIUM): the rendered book is not checked here")
 HAS_MATHJAX = (bc.DEFAULT_MATHJAX / "es5" / "tex-mml-chtml.js").is_file()
+NO_MATHJAX = "no local MathJax 3 in _vendor/mathjax (run: bash .ci/fetch_mathjax)"
+FIXTURES = Path(__file__).parent / "browser_fixtures"
 
-PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8">
-<style>article {{ width: 600px; }} pre {{ overflow: auto; font: 14px monospace; }}</style>
-{head}</head><body><article class="bd-article">{body}</article></body></html>"""
-MATHJAX = ('<script>MathJax = {{}};</script><script defer src="https://cdn.jsdelivr.net/npm/'
-           'mathjax@3/es5/tex-mml-chtml.js"></script>').format()
-# A 1x1 PNG.
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5f5c2d4"
-                    "0000000049454e44ae426082")
-
-
-def _site(tmp_path: Path, pages: dict[str, str]) -> Path:
-    """A fixture site: ``pages`` (name -> body), ``ok.png``, under tmp_path/site."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "ok.png").write_bytes(PNG)
-    for name, body in pages.items():
-        head = MATHJAX if "\\[" in body else ""
-        (site / name).write_text(PAGE.format(head=head, body=body), encoding="utf-8")
-    return site
-
-
-GOOD = """<section id="fine">
-<p>A link to <a href="other.html#there">the other page</a> and <a href="#fine">here</a>.</p>
-<div class="math notranslate nohighlight">
-\\[ f_{t,c} = \\mathrm{ReLU}(W_c^T x_t + b_c) \\tag{1} \\]</div>
-<img src="ok.png" alt="a picture"><div class="highlight"><pre>print("short line")</pre></div>
-</section>"""
-OTHER = '<section id="there"><p>The other page.</p></section>'
-# One defect of each kind the browser sees, each in its own section.
-BAD = """<section id="math"><div class="math notranslate nohighlight">
-\\[\\begin{split}a &= b\\\\ c &= d \\tag{10}\\end{split}\\]</div></section>
-<section id="literal">
-<mjx-merror data-mjx-error="planted error"><span>x</span></mjx-merror></section>
-<section id="image"><img src="missing.png" alt="gone"></section>
-<section id="overflow">
-<div class="highlight"><pre>""" + "x = 1  # " + "y" * 150 + """</pre></div></section>
-<section id="link">
-<a href="nowhere.html">a broken link</a> <a href="ok.html#nothere">an anchor</a></section>"""
+#: Each fixture page and the defects the check must find on it: (class, words of the
+#: detail).
+EXPECTED = {
+    "clean.html": [],
+    "checks.html": [],
+    "wrap.html": [("wrap", "3 source lines drawn as")],
+    "indent.html": [("indent", "1 indented lines drawn left of their indentation")],
+    "overflow.html": [("overflow", "<pre> in #overflow")],
+    "toggle.html": [("overflow", "<pre> in #toggle")],
+    "dropdown.html": [("overflow", "<pre> in #dropdown")],
+    "phone.html": [("overflow", "<table> in #phone at 412 px")],
+    "figure.html": [("figure", "figure in #figure: smallest text about")],
+    "equation.html": [("equation", "display equation in #equation has no number")],
+    "console.html": [("console", "SyntaxError")],
+    "favicon.html": [("console", "404 for /favicon.ico")],
+    "alt.html": [("alt", "alt text is a file path")],
+    "math.html": [("math", "#math: \\tag not allowed in split environment")],
+    "image.html": [("image", "image does not load: missing.png")],
+    "link.html": [("link", "nowhere.html: no file nowhere.html")],
+}
+NEEDS_MATHJAX = {"equation.html", "math.html"}
 
 
-# --- without a browser ---------------------------------------------------------------------
+def draw_figure(path: Path, points: float) -> None:
+    """A 5-inch line plot at 150 dpi (750 px: shown at its own size in the fixtures'
+    780 px column) with every label ``points`` high."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=150)
+    ax.plot(range(10), [x * x for x in range(10)])
+    ax.tick_params(labelsize=points)
+    ax.set_xlabel("time (s)", fontsize=points)
+    ax.set_ylabel("loss", fontsize=points)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+# --- without a browser ----------------------------------------------------------------
 
 def test_report_becomes_one_problem_per_defect():
-    report = {"math_on_page": True, "mathjax_loaded": True,
-              "merrors": [{"section": "s", "text": "\\tag not allowed in split environment"}],
+    report = {"width": 1400, "math_on_page": True, "mathjax_loaded": True,
+              "merrors": [{"section": "s",
+                           "text": "\\tag not allowed in split environment"}],
               "images": [{"src": "a.png", "ok": True}, {"src": "b.png", "ok": False}],
-              "overflow": [{"section": "t", "text": "x" * 100, "chars": 100, "tag": "pre",
-                            "scroll_width": 900, "client_width": 780, "right": 1095,
-                            "column_right": 1128}]}
+              "overflow": [{"section": "t", "text": "x" * 100, "chars": 100,
+                            "tag": "pre", "scroll_width": 900, "client_width": 780,
+                            "right": 1095, "column_right": 1128}],
+              "wrapped": [{"section": "w", "source_lines": 3, "rendered_lines": 5,
+                           "lines": 2, "text": "y = 1"}],
+              "indent": [{"section": "w", "lines": 1, "text": "    return x"}],
+              "hidden": [], "equations": [{"section": "e", "text": "a=b"}],
+              "alt": [{"section": "f", "why": "alt text is a hash", "alt": "ab12" * 8,
+                       "src": "c.png"}],
+              "errors": ["console.error: Got invalid theme mode"], "figures": []}
     problems = bc.problems_from_report("p.html", report)
-    assert [p.kind for p in problems] == ["math", "image", "overflow"]
-    assert "\\tag not allowed" in str(problems[0]) and "b.png" in str(problems[1])
-    assert "900 px wide in a 780 px box" in str(problems[2])
-    clean = dict(report, merrors=[], images=[{"src": "a.png", "ok": True}], overflow=[])
+    assert [p.kind for p in problems] == ["math", "image", "overflow", "wrap", "indent",
+                                          "equation", "alt", "console"]
+    text = [str(p) for p in problems]
+    assert "\\tag not allowed" in text[0] and "b.png" in text[1]
+    assert "900 px wide in a 780 px box" in text[2]
+    assert "3 source lines drawn as 5 (2 wrapped)" in text[3]
+    assert "invalid theme mode" in text[7]
+    clean = {"width": 1400, "math_on_page": True, "mathjax_loaded": True,
+             "images": [{"src": "a.png", "ok": True}]}
     assert bc.problems_from_report("p.html", clean) == []
-    assert [p.kind for p in bc.problems_from_report("p.html", dict(clean, mathjax_loaded=False))
-            ] == ["math"]  # math on the page, MathJax never loaded (offline CDN)
+    offline = bc.problems_from_report("p.html", dict(clean, mathjax_loaded=False))
+    assert [p.kind for p in offline] == ["math"]  # MathJax never loaded (offline CDN)
     assert [p.kind for p in bc.problems_from_report("p.html", None)] == ["page"]
+    phone = dict(clean, width=412, overflow=report["overflow"])
+    (narrow,) = bc.problems_from_report("p.html", phone)
+    assert "in #t at 412 px is 900 px wide" in str(narrow)
 
 
 def test_report_is_read_back_from_the_dom():
     dom = ('<html><body><p>x</p><script type="application/json" id="%s" tabindex="0">'
-           '{"images": [], "note": "\\u003c/script>"}</script></body></html>' % bc.REPORT_ID)
+           '{"images": [], "note": "\\u003c/script>"}</script></body></html>'
+           % bc.REPORT_ID)
     assert bc.report_from_dom(dom) == {"images": [], "note": "</script>"}
     assert bc.report_from_dom("<html><body></body></html>") is None
 
 
 def test_broken_links_are_found_on_the_files(tmp_path):
-    site = _site(tmp_path, {"ok.html": GOOD, "other.html": OTHER, "bad.html": BAD})
-    (site / "redirect.html").write_text('<meta http-equiv="Refresh" content="0; url=ok.html">')
-    assert bc.html_pages(site) == ["bad.html", "ok.html", "other.html"]
+    site = tmp_path / "site"
+    shutil.copytree(FIXTURES, site)
+    (site / "redirect.html").write_text(
+        '<meta http-equiv="Refresh" content="0; url=x.html">')
+    pages = bc.html_pages(site)
+    assert "redirect.html" not in pages and "link.html" in pages
+    (site / "anchor.html").write_text(
+        '<a href="clean.html#nothere">x</a><a href="#">top</a>')
     problems = bc.broken_links(site)
-    assert {p.page for p in problems} == {"bad.html"}
-    text = "\n".join(map(str, problems))
-    assert "nowhere.html: no file nowhere.html" in text and "no anchor #nothere" in text
-    assert len(problems) == 2
+    assert [(p.page, p.detail) for p in problems] == [
+        ("anchor.html", "clean.html#nothere: no anchor #nothere in clean.html"),
+        ("link.html", "nowhere.html: no file nowhere.html")]
     with pytest.raises(FileNotFoundError, match="no built book"):
         bc.html_pages(tmp_path / "absent")
 
 
-# --- in Chromium -------------------------------------------------------------------------
+@pytest.mark.parametrize("points", [5, 6, 8, 10, 12])
+def test_figure_text_is_measured_on_the_png(tmp_path, points):
+    """The pixel estimate of a figure's smallest font against the font matplotlib drew:
+    within 10 per cent (5-12 pt labels at 150 dpi)."""
+    path = tmp_path / f"{points}.png"
+    draw_figure(path, points)
+    drawn = points * 150 / 72
+    assert bc.figure_text_px(path) == pytest.approx(drawn, rel=0.10)
+
+
+def test_a_figure_without_text_has_no_smallest_text(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (200, 100), "white").save(tmp_path / "blank.png")
+    assert bc.figure_text_px(tmp_path / "blank.png") == float("inf")
+
+
+# --- in Chromium ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fixture_problems(tmp_path_factory):
+    """Every problem the check finds on the fixture site, by page."""
+    site = tmp_path_factory.mktemp("fixtures") / "site"
+    shutil.copytree(FIXTURES, site)
+    shutil.copy(bc.REPO / "_static" / "mladlib.js", site)  # for checks.html
+    draw_figure(site / "small_text.png", 4)   # about 8 px text at its natural size
+    draw_figure(site / "large_text.png", 12)  # 25 px
+    problems = bc.check_site(site, CHROMIUM, workers=2)
+    by_page: dict[str, list[bc.Problem]] = {page: [] for page in EXPECTED}
+    for problem in problems:
+        by_page.setdefault(problem.page, []).append(problem)
+    return by_page
+
 
 @needs_chromium
-def test_each_defect_class_is_caught_and_a_clean_page_passes(tmp_path):
-    site = _site(tmp_path, {"ok.html": GOOD, "other.html": OTHER, "bad.html": BAD})
-    problems = bc.check_site(site, CHROMIUM)
-    clean_pages = [p for p in problems if p.page != "bad.html"]
-    if HAS_MATHJAX:
-        assert not clean_pages, problems
-    else:  # offline, without the local copy: each page with math says MathJax never loaded
-        assert [(p.kind, p.page) for p in clean_pages] == [("math", "ok.html")], problems
-        assert "MathJax did not load" in clean_pages[0].detail
-    problems = [p for p in problems if p.page == "bad.html"]
-    found = {(p.kind, p.detail.split(" ")[0] if p.kind == "link" else p.detail) for p in problems}
-    kinds = sorted(p.kind for p in problems)
-    math = [p.detail for p in problems if p.kind == "math"]
-    assert any("#literal: planted error" in d for d in math), found
-    if HAS_MATHJAX:  # the real chain: the CDN address served locally, TeX typeset, refused
-        assert any("#math: \\tag not allowed in split environment" in d for d in math), math
-        assert kinds == ["image", "link", "link", "math", "math", "overflow"], problems
-        assert sum("split environment" in d for d in math) == 1  # once, not per MathML copy
-    else:
-        assert any("MathJax did not load" in d for d in math), math
-    assert [p.detail for p in problems if p.kind == "image"] == [
-        "image does not load: missing.png"]
-    (overflow,) = [p.detail for p in problems if p.kind == "overflow"]
-    assert overflow.startswith("<pre> in #overflow") and "159 characters" in overflow
+@pytest.mark.parametrize("page", sorted(EXPECTED))
+def test_each_fixture_yields_its_defect_and_no_other(fixture_problems, page):
+    found = fixture_problems[page]
+    if page in NEEDS_MATHJAX and not HAS_MATHJAX:  # offline without the local copy
+        assert [p.detail for p in found] == [
+            "the page has math but MathJax did not load"]
+        pytest.skip(NO_MATHJAX)
+    if page == "clean.html" and not HAS_MATHJAX:
+        found = [p for p in found if "MathJax did not load" not in p.detail]
+    assert [(p.kind, words) for p, (_, words) in zip(found, EXPECTED[page])
+            if words in p.detail] == EXPECTED[page], found
+    assert len(found) == len(EXPECTED[page]), found
+
+
+@needs_chromium
+def test_site_script_labels_check_toggles_and_zooms_figures(tmp_path):
+    """_static/mladlib.js: a hide-input cell whose first line is '# checks: <what>'
+    gets a toggle saying so, other hidden cells keep myst-nb's label; a figure opens at
+    full size on click."""
+    site = tmp_path / "site"
+    shutil.copytree(FIXTURES, site)
+    shutil.copy(bc.REPO / "_static" / "mladlib.js", site)
+    draw_figure(site / "large_text.png", 12)
+    page = (site / "checks.html").read_text()
+    click = ("<script>window.addEventListener('load', function () {"
+             "document.querySelector('img').click(); });</script></body>")
+    (site / "checks.html").write_text(page.replace("</body>", click))
+    with bc.serve(site) as base:
+        dom = bc.dump_dom(CHROMIUM, base + "checks.html")
+    labels = re.findall(
+        r'<p class="(collapsed|expanded) admonition-title">([^<]*)</p>', dom)
+    assert labels == [
+        ("collapsed", "Checks: the counts of the worked example"),
+        ("expanded", "Hide checks: the counts of the worked example"),
+        ("collapsed", "Show code cell source"), ("expanded", "Hide code cell source")]
+    zoomed = r'<div class="mladlib-zoom"[^>]*><img src="[^"]*large_text.png"'
+    assert re.search(zoomed, dom)
+
+
+@needs_chromium
+def test_no_problem_lands_on_a_page_that_is_not_a_fixture(fixture_problems):
+    assert set(fixture_problems) == set(EXPECTED), fixture_problems
 
 
 @needs_chromium
 @pytest.mark.slow
 def test_rendered_book(tmp_path):
-    """Every page of the built book: no MathJax error, images load, links resolve, no block
-    wider than the content column."""
+    """Every page of the built book passes every check of tests/browser_check.py."""
     if not HAS_MATHJAX:
-        pytest.skip("no local MathJax 3 in _vendor/mathjax (run: bash .ci/fetch_mathjax)")
+        pytest.skip(NO_MATHJAX)
     given = os.environ.get("MLADLIB_BOOK_HTML")
     if given:
         site = Path(given)
