@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -97,6 +98,9 @@ def default_mode(directory: bool = False) -> int:
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
+    The temporary is ``.<name>.<8 random characters><suffix or .tmp>``
+    (:func:`is_atomic_temporary` recognises exactly those names).
+
     Readers never see a half-written file, and a failure leaves no temporary behind. An
     ``OSError`` while writing (disk full, file size limit, no permission) becomes a
     :class:`mladlib.validate.WriteError` naming ``path``, not the hidden temporary.
@@ -121,6 +125,20 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         if isinstance(error, OSError) and not isinstance(error, WriteError):
             raise WriteError(f"cannot write {path}: {error.strerror or error}") from error
         raise
+
+
+#: the random part of a :func:`tempfile.mkstemp` name: 8 of ``a-z0-9_``
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+
+
+def is_atomic_temporary(candidate: str, name: str, suffix: str = "") -> bool:
+    """Whether the file name ``candidate`` is one that :func:`atomic_path` makes for a file
+    ``name`` written with ``suffix``: ``.<name>.<8 random characters><suffix or .tmp>``."""
+    prefix, suffix = f".{name}.", suffix or ".tmp"
+    if not (candidate.startswith(prefix) and candidate.endswith(suffix)):
+        return False
+    middle = candidate[len(prefix):len(candidate) - len(suffix)]
+    return _TEMP_RANDOM.fullmatch(middle) is not None
 
 
 def to_numpy(array) -> np.ndarray:

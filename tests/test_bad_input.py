@@ -297,11 +297,11 @@ def test_checkpoint_before_validation_and_stale_temporaries(world, capsys, tmp_p
     saved = load_checkpoint(run / "last.pt", kind="training")
     assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 12, 12)  # epoch 1 trained, not validated
     monkeypatch.setattr(trainer.Trainer, "_evaluate", real_evaluate)
-    stale = run / ".last.pt.k1ll3d.pt"
+    stale = run / ".last.pt.k1ll3d_0.pt"
     stale.write_bytes(b"half a checkpoint")
     code, out, err = run_cli(["train", "--resume", run / "last.pt"], capsys)
     assert code == 0, err
-    assert not stale.exists() and "removed .last.pt.k1ll3d.pt" in out
+    assert not stale.exists() and "removed .last.pt.k1ll3d_0.pt" in out
     resumed = json.loads((run / "results.json").read_text())
     uninterrupted = json.loads((world["run"] / "results.json").read_text())
     assert resumed["test"] == uninterrupted["test"] and resumed["steps"] == uninterrupted["steps"] == 24
