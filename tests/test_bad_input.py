@@ -245,6 +245,51 @@ def test_resume_while_the_run_goes_on_is_refused(world, capsys, tmp_path):
         {k: v for k, v in before.items() if not k.endswith(".lock")}
 
 
+def _lock_held(run: Path) -> bool:
+    """Whether some open file holds the flock of ``run/.lock`` (flock conflicts between
+    two opens in one process too)."""
+    import fcntl
+
+    fd = os.open(run / ".lock", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_resume_claims_the_run_folder_before_reading_last_pt_and_follows_a_link(
+        world, capsys, tmp_path, monkeypatch):
+    """Issue 28, items 8 and 5: last.pt is read only once the folder is ours (a run still
+    writing it cannot hand over a stale one), and --resume through a link claims the
+    run's own folder, not the link's."""
+    import mladlib.train.trainer as trainer
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", *SMALL, "--root", world["data"], "--epochs", "1", "--run-dir", run,
+                            "--stop-after-steps", "2"], capsys)
+    assert code == 0, err
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    (elsewhere / "latest.pt").symlink_to(run / "last.pt")
+    held_when_read = []
+    real_load = trainer.load_checkpoint
+
+    def spy(path, *args, **kwargs):
+        if Path(path).name in ("last.pt", "latest.pt"):
+            held_when_read.append(_lock_held(run))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "load_checkpoint", spy)
+    code, out, err = run_cli(["train", "--resume", elsewhere / "latest.pt"], capsys)
+    assert code == 0, err
+    assert held_when_read == [True]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["latest.pt"]  # no .lock, no run files
+    assert (run / "results.json").is_file() and "finished" in (run / "train.log").read_text()
+
+
 def test_a_failing_checkpoint_write_is_exit_3_and_the_rerun_works(world, capsys, tmp_path):
     """``ulimit -f``: a file size limit makes the write of last.pt fail (Python ignores SIGXFSZ)."""
     run = tmp_path / "run"

@@ -184,8 +184,12 @@ class Trainer:
         context = self.context
         checkpoint = None
         if resume is not None:
+            # through a link (~/latest.pt -> runs/x/last.pt): the run's own folder; claimed
+            # before last.pt is read, so a run still writing it cannot hand us a stale one
+            resume = Path(resume).resolve()
+            self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
             checkpoint = context.from_main(lambda: load_checkpoint(resume, kind="training"))
-            config = self._resumed_config(checkpoint["config"], config, Path(resume))
+            config = self._resumed_config(checkpoint["config"], config, resume)
         if config is None:
             raise ValueError("train needs a config or a checkpoint to resume")
         self.config = config
@@ -194,7 +198,8 @@ class Trainer:
         self.autocast = _autocast_dtype(config.amp, self.device)
         seed_everything(config.seed, num_threads=config.num_threads)
 
-        self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
+        if resume is None:
+            self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
         if self.run_dir is not None:
             self.config = config = config.replace(run_dir=str(self.run_dir))
             if self.folder is None:  # ranks other than 0 name the files but write none
@@ -284,7 +289,7 @@ class Trainer:
 
     def _claim_run_dir(self, resume) -> Path | None:
         """The run folder (rank 0), claimed for this run (see :meth:`RunFolder.claim`)."""
-        run_dir = Path(resume).parent if resume is not None else resolve_run_dir(self.config)
+        run_dir = resume.parent if resume is not None else resolve_run_dir(self.config)
         if run_dir is None:
             return None
         # kept before claiming: a refused claim still holds the lock, which _release frees
