@@ -280,8 +280,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_semireal(args: argparse.Namespace) -> int:
     from . import semireal
 
-    obs = semireal.ObservationModel(visibility=args.visibility, spread=args.spread, rho=args.rho,
-                                    feature_dim=args.feature_dim, seed=args.seed)
+    try:
+        obs = semireal.ObservationModel(visibility=args.visibility, spread=args.spread,
+                                        rho=args.rho, feature_dim=args.feature_dim,
+                                        seed=args.seed)
+    except ValueError as error:  # "visibility must be ...": name the option too
+        flag = "--" + str(error).split()[0].replace("_", "-")
+        raise ValueError(f"{flag}: {error}") from None
     root = semireal.build(args.dataset, args.annotations, args.out, obs, args.max_videos)
     meta = json.loads((root / "semireal.json").read_text())
     print(f"semi-real {args.dataset}: {meta['videos']['training']} train + {meta['videos']['testing']} test "
@@ -506,9 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "[v/spread, v*spread] (default: %(default)s)")
     p.add_argument("--rho", type=float, default=0.5, help="AR(1) coefficient of the noise over time "
                    "(default: %(default)s)")
-    p.add_argument("--feature-dim", type=int, default=64, help="feature size D (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="directions, visibilities, noise (default: %(default)s)")
-    p.add_argument("--max-videos", type=int, help="keep the first N videos of each split list")
+    p.add_argument("--feature-dim", type=positive_int, default=64, metavar="N",
+                   help="feature size D (default: %(default)s)")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="N",
+                   help="directions, visibilities, noise (default: %(default)s)")
+    p.add_argument("--max-videos", type=positive_int, metavar="N",
+                   help="keep the first N videos of each split list")
     p.set_defaults(func=cmd_semireal)
 
     p = commands.add_parser(
