@@ -7,6 +7,7 @@ import os
 import random
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -139,6 +140,32 @@ def is_atomic_temporary(candidate: str, name: str, suffix: str = "") -> bool:
         return False
     middle = candidate[len(prefix):len(candidate) - len(suffix)]
     return _TEMP_RANDOM.fullmatch(middle) is not None
+
+
+def check_torch_archive(path: str | os.PathLike, what: str = "checkpoint") -> None:
+    """``ValueError`` naming ``path`` unless it is a zip archive as ``torch.save`` writes
+    them: every member stored uncompressed, and all of them together no larger than the
+    file itself. Call it before ``torch.load``, which would inflate a compressed member
+    in full first: a 1.5 MB archive of zeros can claim gigabytes (a zip bomb).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        raise ValueError(f"{what} {path} is corrupted or not a PyTorch checkpoint (not a "
+                         "readable zip archive)") from None
+    total = 0
+    for member in members:
+        if member.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"{what} {path}: its member {member.filename!r} is compressed, "
+                             "which torch.save never does; refusing to inflate it (the file "
+                             "was altered, or made to exhaust memory)")
+        total += member.file_size
+    if total > size:
+        raise ValueError(f"{what} {path}: its members claim {total} bytes, more than the "
+                         f"file's {size}; refusing to read it (damaged or crafted)")
 
 
 def to_numpy(array) -> np.ndarray:

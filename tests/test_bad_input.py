@@ -558,3 +558,53 @@ def test_options_are_checked_where_they_are_parsed():
         make_config("synthetic", seed=-1)
     with pytest.raises(ValueError, match="initial_loss_weight must be a finite number"):
         make_config("synthetic", initial_loss_weight=float("nan"))
+
+
+# --- issue 28, item 7 and the smaller list: crafted checkpoint files ---------------------------
+
+
+def _recompressed(source: Path, target: Path) -> Path:
+    """``source`` (a torch.save archive) with every member deflated: a zip bomb's shape."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        for member in src.infolist():
+            dst.writestr(member.filename, src.read(member))
+    return target
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_a_zip_bomb_checkpoint_is_refused_before_it_is_inflated(official, tmp_path, capsys, monkeypatch):
+    big = tmp_path / "big.pt"
+    torch.save({"state_dict": {"w": torch.zeros(4_000_000)}}, big)  # 16 MB of zeros
+    bomb = _recompressed(big, tmp_path / "bomb.pt")
+    assert bomb.stat().st_size < 100_000
+    inflated = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: inflated.append(1) or real_load(*a, **k))
+    argv = ["evaluate", "--checkpoint", bomb]
+    if official:
+        argv += ["--official", "--dataset", "synthetic"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "member" in err and "is compressed" in err and str(bomb) in err, err
+    assert inflated == []
+
+
+def test_official_checkpoint_messages_name_the_file_and_never_suggest_unsafe_loading(tmp_path):
+    from mladlib.models import load_official_checkpoint
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"state_dict": {"x": Evil()}}, tmp_path / "evil.pt")
+    good = tmp_path / "good.pt"
+    torch.save({"state_dict": {"x": torch.zeros(1000)}}, good)
+    (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[:700])
+    (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).bytes(3000))
+    for name in ("evil.pt", "truncated.pt", "random.pt"):
+        with pytest.raises(ValueError) as info:
+            load_official_checkpoint(tmp_path / name)
+        message = str(info.value)
+        assert message.startswith(f"checkpoint {tmp_path / name} ")
+        assert "weights_only=False" not in message and "Errno" not in message and "\n" not in message
