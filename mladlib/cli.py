@@ -5,7 +5,8 @@ on a split), ``predict`` (scores of one feature file), ``smoke`` (every model on
 public annotation files of MultiTHUMOS/Charades).
 ``python -m mladlib train`` alone trains MLAD on the embedded dataset and prints its
 test results. Bad paths and options end with one ``error: ...`` line and exit status 2
-(outputs are checked before the work; an output that is one of the inputs is refused);
+(outputs are checked before the work; an output that is one of the inputs is refused, and
+so is one that would replace a checkpoint or a run folder's file unless ``--overwrite``);
 a diverging run (NaN loss) exits with 1; a file that cannot be written (disk full) with 3;
 a run stopped by SIGINT/SIGTERM writes a checkpoint and exits with 130/143.
 """
@@ -391,7 +392,35 @@ def _check_evaluate_outputs(args: argparse.Namespace, config) -> None:
     """``--out``/``--json`` writable and none of the run's inputs, before any evaluation."""
     from .train.datasets import input_paths
 
-    check_outputs({"--out": args.out, "--json": args.json}, [args.checkpoint, *input_paths(config)])
+    outputs = {"--out": args.out, "--json": args.json}
+    check_outputs(outputs, [args.checkpoint, *input_paths(config)])
+    if not args.overwrite:
+        _refuse_run_files(outputs)
+
+
+def _refuse_run_files(outputs: dict[str, str | None]) -> None:
+    """``ValueError`` naming the option when an output would replace a checkpoint (any
+    existing PyTorch archive) or one of a run folder's files (scores over ``best.pt``:
+    the weights exist nowhere else; a ``results.json`` that ``load_run`` then cannot
+    read). ``--overwrite`` skips this check."""
+    import zipfile
+
+    from .train.run_folder import RUN_FILES
+
+    run_markers = (RUN_FILES["config"], RUN_FILES["last"], RUN_FILES["best"])
+    for flag, given in outputs.items():
+        if given is None:
+            continue
+        path = Path(given).resolve()  # a link to a run file counts as that file
+        if path.is_file() and zipfile.is_zipfile(path):
+            what = "a checkpoint (a zip archive)"
+        elif path.name in RUN_FILES.values() and any(
+                (path.parent / marker).exists() for marker in run_markers):
+            what = f"the {path.name} of the run folder {path.parent}"
+        else:
+            continue
+        raise ValueError(f"{flag} {given} is {what}; it would be overwritten. Choose "
+                         "another file, or pass --overwrite")
 
 
 def _read_feature_file(path: Path, video: str | None) -> tuple[str, np.ndarray]:
@@ -559,6 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "default: %(default)s)")
             p.add_argument("--out", metavar="PATH", help="write per-video scores to this HDF5 file")
             p.add_argument("--json", metavar="PATH", help="write the metrics to this JSON file")
+            p.add_argument("--overwrite", action="store_true",
+                           help="let --out/--json replace a checkpoint or a run folder's file")
             p.add_argument("--taus", type=int, nargs="+", help="taus of the action-conditional metrics "
                            "(default: the run's, 0 20)")
             p.add_argument("--threshold", type=open_fraction, metavar="X",

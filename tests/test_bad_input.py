@@ -608,3 +608,29 @@ def test_official_checkpoint_messages_name_the_file_and_never_suggest_unsafe_loa
         message = str(info.value)
         assert message.startswith(f"checkpoint {tmp_path / name} ")
         assert "weights_only=False" not in message and "Errno" not in message and "\n" not in message
+
+
+# --- issue 28, item 6: outputs that would replace a run's own files ---------------------------
+
+
+@pytest.mark.parametrize("flag, name", [("--out", "best.pt"), ("--json", "results.json"),
+                                        ("--out", "test_predictions.h5"), ("--json", "config.json")])
+def test_evaluate_refuses_to_overwrite_a_run_s_files(world, capsys, tmp_path, flag, name):
+    run = tmp_path / "run"
+    shutil.copytree(world["run"], run)
+    before = digests(run)
+    code, _, err = run_cli(["evaluate", "--checkpoint", run / "last.pt", flag, run / name], capsys)
+    assert code == 2 and f"{flag} {run / name} is " in err and "--overwrite" in err, err
+    assert digests(run) == before
+
+
+def test_evaluate_refuses_to_overwrite_any_checkpoint_unless_asked(world, capsys, tmp_path):
+    other = tmp_path / "weights.pt"
+    shutil.copy(world["run"] / "best.pt", other)
+    (tmp_path / "scores.json").write_text("{}")
+    code, _, err = run_cli(["evaluate", "--checkpoint", world["run"] / "best.pt", "--json", other], capsys)
+    assert code == 2 and "is a checkpoint" in err, err
+    code, _, err = run_cli(["evaluate", "--checkpoint", world["run"] / "best.pt", "--json", other,
+                            "--overwrite"], capsys)
+    assert code == 0, err
+    assert "frame_map" in json.loads(other.read_text())
