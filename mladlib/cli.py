@@ -623,14 +623,27 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"warning: {message}", file=sys.stderr if file is None else file, flush=True)
 
 
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` was raised while a ``KeyboardInterrupt`` was being handled (e.g.
+    a cleanup re-importing a module the Ctrl-C left half-initialised)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
     previous_show, warnings.showwarning = warnings.showwarning, _one_line_warning
-    parser = build_parser()
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of every error")
     debug = False
     try:
+        parser = build_parser()  # imports torch's parts: a Ctrl-C may land here too
+        parser.add_argument("--debug", action="store_true",
+                            help="show the full traceback of every error")
         args = parser.parse_args(argv)
         debug = args.debug
         return args.func(args)
@@ -641,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 130
     except Exception as error:
+        if _interrupted(error):  # a cleanup that failed after a Ctrl-C: the Ctrl-C counts
+            print("aborted", file=sys.stderr)
+            return 130
         from .train import NonFiniteLossError
 
         if debug or not isinstance(error, (ValueError, OSError, NonFiniteLossError)):

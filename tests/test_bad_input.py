@@ -634,3 +634,36 @@ def test_evaluate_refuses_to_overwrite_any_checkpoint_unless_asked(world, capsys
                             "--overwrite"], capsys)
     assert code == 0, err
     assert "frame_map" in json.loads(other.read_text())
+
+
+# --- issue 28, smaller list: Ctrl-C anywhere is one line and status 130 -----------------------
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line(tmp_path):
+    code = (
+        "import runpy, sys\n"
+        "import mladlib.cli as cli\n"
+        "def interrupted():\n"
+        "    raise KeyboardInterrupt\n"
+        "cli.build_parser = interrupted\n"
+        "sys.argv = ['mladlib', 'smoke']\n"
+        "runpy.run_module('mladlib', run_name='__main__', alter_sys=True)\n"
+    )
+    process = _python(code, tmp_path)
+    assert process.returncode == 130 and process.stderr.strip() == "aborted", process.stderr
+
+
+def test_a_cleanup_failing_after_ctrl_c_is_still_the_ctrl_c(capsys, monkeypatch):
+    """A Ctrl-C during an import leaves a module half-initialised; a cleanup that then
+    trips over it (an AttributeError) must not turn the Ctrl-C into a traceback."""
+    import mladlib.cli as cli
+
+    def command(args):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise AttributeError("partially initialized module 'sympy' has no attribute 'core'")
+
+    monkeypatch.setattr(cli, "cmd_smoke", command)
+    code, _, err = run_cli(["smoke"], capsys)
+    assert code == 130 and err.strip() == "aborted", err
