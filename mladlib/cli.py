@@ -316,7 +316,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         dataset = given.pop("dataset", "synthetic")
         given.setdefault("run_dir", "auto")
-        result = train(make_config(dataset, recipe=args.recipe, **given), progress=args.progress, log=_say)
+        config = make_config(dataset, recipe=args.recipe, **given)
+        if "positional_scale" in given:
+            _check_positions_used(config)
+        result = train(config, progress=args.progress, log=_say)
     if result.stopped in EXIT_CODES:
         return EXIT_CODES[result.stopped]
     if result.completed:
@@ -325,6 +328,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         if result.run_dir is not None:
             _say(f"\nrun folder: {result.run_dir} (best.pt, history.json, results.json, test_predictions.h5)")
     return 0
+
+
+def _check_positions_used(config) -> None:
+    """``ValueError`` when ``--positional-scale`` is given to a model that adds no
+    positions (``--no-positional-encoding``, or the linear baseline's default)."""
+    from .train.checkpoint import build_from_config
+
+    probe = build_from_config(config, num_classes=2, feature_dim=4)  # small: just to ask
+    if getattr(probe, "positional_encoding", None) is None:
+        raise ValueError(f"--positional-scale {config.positional_scale} has no effect: this "
+                         f"{config.model} model adds no positional encoding (add "
+                         "--positional-encoding, or drop --positional-scale)")
 
 
 def _load_for_inference(args: argparse.Namespace):
