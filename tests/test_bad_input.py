@@ -667,3 +667,36 @@ def test_a_cleanup_failing_after_ctrl_c_is_still_the_ctrl_c(capsys, monkeypatch)
     monkeypatch.setattr(cli, "cmd_smoke", command)
     code, _, err = run_cli(["smoke"], capsys)
     assert code == 130 and err.strip() == "aborted", err
+
+
+# --- issue 28, smaller list: the data a run trains on ------------------------------------------
+
+
+def test_resume_after_the_dataset_changed_is_refused(world, capsys, tmp_path):
+    data_dir, run = tmp_path / "data", tmp_path / "run"
+    shutil.copytree(world["data"], data_dir)
+    code, _, err = run_cli(["train", *SMALL, "--root", data_dir, "--epochs", "1", "--run-dir", run,
+                            "--stop-after-steps", "2"], capsys)
+    assert code == 0, err
+    annotations = json.loads((data_dir / "annotations.json").read_text())
+    video = (data_dir / "train_list.txt").read_text().split()[0]
+    annotations[video]["actions"] = annotations[video]["actions"][1:]  # one segment fewer
+    (data_dir / "annotations.json").write_text(json.dumps(annotations))
+    before = digests(run)
+    code, _, err = run_cli(["train", "--resume", run / "last.pt"], capsys)
+    assert code == 2 and "the dataset changed since" in err, err
+    assert {k: v for k, v in digests(run).items() if not k.endswith(("train.log", ".lock"))} == \
+        {k: v for k, v in before.items() if not k.endswith(("train.log", ".lock"))}
+
+
+def test_test_features_of_another_size_are_found_before_training(world, tmp_path):
+    from mladlib.train import load_splits
+
+    narrow = tmp_path / "narrow.h5"
+    with h5py.File(world["data"] / "features.h5") as src, h5py.File(narrow, "w") as dst:
+        for video in src:
+            dst[video] = np.asarray(src[video])[:, :5]
+    config = make_config("synthetic", synthetic_size="tiny", root=str(world["data"]),
+                         test_features=[str(narrow)])
+    with pytest.raises(ValueError, match=r"test features \(.*narrow.h5\) are 5-d but the training features"):
+        load_splits(config, ("train", "test"))
