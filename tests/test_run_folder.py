@@ -151,3 +151,14 @@ def test_stale_cleanup_matches_exactly_the_writers_temporaries(tmp_path):
     folder.release()
     assert sorted(map(str, removed)) == sorted(made)
     assert leftovers(tmp_path) == sorted([*users, ".best.pt.abcdefgh.pt"])
+
+
+def test_a_run_folder_below_a_file_or_a_cache_that_is_a_file_is_one_clear_error(tmp_path, monkeypatch):
+    from mladlib import synth
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"cannot create the run folder .*file/run: a part of its path"):
+        RunFolder(tmp_path / "file" / "run").claim(resume=False)
+    monkeypatch.setenv("MLADLIB_CACHE", str(tmp_path / "file"))
+    with pytest.raises(ValueError, match=r"MLADLIB_CACHE .*file is a file, not a folder"):
+        synth.dataset_root("tiny", 0)

@@ -35,7 +35,11 @@ class RunFolderLock:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise ValueError(f"run folder {self.run_dir} is a file, not a folder; choose another run folder")
         self.created = not self.run_dir.exists()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ValueError(f"cannot create the run folder {self.run_dir}: a part of its path is a "
+                             "file, not a folder") from None
         self.path = self.run_dir / LOCK_NAME
         # O_NOFOLLOW: a .lock planted as a link must not make us create or open a file
         # elsewhere; the lock file is never truncated or written (it may be anyone's file)
