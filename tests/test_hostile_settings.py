@@ -53,3 +53,17 @@ def test_a_positional_scale_without_positions_is_refused(extra, capsys, monkeypa
     code = main(["train", "--positional-scale", "2", *extra, "--run-dir", "never-made"])
     err = capsys.readouterr().err
     assert code == 2 and "--positional-scale 2.0 has no effect" in err, err
+
+
+@pytest.mark.parametrize("value", [1e20, 1e-20, float("inf")])
+def test_the_running_rms_refuses_features_float32_cannot_follow(value):
+    import torch
+
+    from mladlib.models.layers import PositionalEncoding
+
+    layer = PositionalEncoding(4, scale="auto").train()
+    with pytest.raises(ValueError, match="outside the range that positional_scale='auto' can follow"):
+        layer(torch.full((1, 3, 4), value))
+    assert float(layer.feature_sq) == 1.0 and int(layer.feature_batches) == 0  # untouched
+    out = layer(torch.full((1, 3, 4), 2.0))  # ordinary features still train it
+    assert torch.isfinite(out).all() and float(layer.feature_sq) == 4.0
