@@ -5,8 +5,9 @@ on a split), ``predict`` (scores of one feature file), ``smoke`` (every model on
 public annotation files of MultiTHUMOS/Charades).
 ``python -m mladlib train`` alone trains MLAD on the embedded dataset and prints its
 test results. Bad paths and options end with one ``error: ...`` line and exit status 2
-(outputs are checked before the work; an output that is one of the inputs is refused, and
-so is one that would replace a checkpoint or a run folder's file unless ``--overwrite``);
+(outputs are checked before the work; an output that is one of the inputs is refused,
+and so is one that would replace a checkpoint or a run folder's file unless
+``--overwrite``);
 a diverging run (NaN loss) exits with 1; a file that cannot be written (disk full) with 3;
 a run stopped by SIGINT/SIGTERM writes a checkpoint and exits with 130/143.
 """
@@ -335,10 +336,10 @@ def _check_positions_used(config) -> None:
     positions (``--no-positional-encoding``, or the linear baseline's default)."""
     from .train.checkpoint import build_from_config
 
-    probe = build_from_config(config, num_classes=2, feature_dim=4)  # small: just to ask
+    probe = build_from_config(config, num_classes=2, feature_dim=4)  # tiny: just to ask
     if getattr(probe, "positional_encoding", None) is None:
-        raise ValueError(f"--positional-scale {config.positional_scale} has no effect: this "
-                         f"{config.model} model adds no positional encoding (add "
+        raise ValueError(f"--positional-scale {config.positional_scale} has no effect: "
+                         f"this {config.model} model adds no positional encoding (add "
                          "--positional-encoding, or drop --positional-scale)")
 
 
@@ -604,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", metavar="PATH", help="write per-video scores to this HDF5 file")
             p.add_argument("--json", metavar="PATH", help="write the metrics to this JSON file")
             p.add_argument("--overwrite", action="store_true",
-                           help="let --out/--json replace a checkpoint or a run folder's file")
+                           help="let --out/--json replace a checkpoint or a run "
+                                "folder's file")
             p.add_argument("--taus", type=int, nargs="+", help="taus of the action-conditional metrics "
                            "(default: the run's, 0 20)")
             p.add_argument("--threshold", type=open_fraction, metavar="X",
@@ -639,8 +641,8 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _interrupted(error: BaseException) -> bool:
-    """Whether ``error`` was raised while a ``KeyboardInterrupt`` was being handled (e.g.
-    a cleanup re-importing a module the Ctrl-C left half-initialised)."""
+    """Whether ``error`` was raised while a ``KeyboardInterrupt`` was being handled
+    (e.g. a cleanup re-importing a module the Ctrl-C left half-initialised)."""
     seen = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, KeyboardInterrupt):
@@ -669,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 130
     except Exception as error:
-        if _interrupted(error):  # a cleanup that failed after a Ctrl-C: the Ctrl-C counts
+        if _interrupted(error):  # a cleanup failed after a Ctrl-C: the Ctrl-C counts
             print("aborted", file=sys.stderr)
             return 130
         from .train import NonFiniteLossError

@@ -80,7 +80,9 @@ class ObservationModel:
     def __post_init__(self) -> None:
         def number(value) -> bool:
             real = (int, float, np.integer, np.floating)
-            return isinstance(value, real) and not isinstance(value, bool) and bool(np.isfinite(value))
+            if isinstance(value, bool) or not isinstance(value, real):
+                return False
+            return bool(np.isfinite(value))
 
         def integer(value, low: int, high: int) -> bool:
             return number(value) and int(value) == value and low <= value <= high
@@ -89,7 +91,7 @@ class ObservationModel:
             if not ok:
                 raise ValueError(f"{message}, got {value}")
 
-        # upper bounds: far beyond any useful setting; the features stay finite in float32
+        # bounds far beyond any useful setting: the features stay finite in float32
         v, spread, fps = self.visibility, self.spread, self.features_per_second
         need(number(v) and 0 <= v <= MAX_VISIBILITY,
              f"visibility must be a number in [0, {MAX_VISIBILITY:g}]", v)
@@ -97,9 +99,12 @@ class ObservationModel:
              f"spread must be a number in [1, {MAX_SPREAD:g}]", spread)
         need(number(self.rho) and 0 <= self.rho < 1, "rho must be in [0, 1)", self.rho)
         need(integer(self.feature_dim, 1, MAX_FEATURE_DIM),
-             f"feature_dim must be an integer in [1, {MAX_FEATURE_DIM}]", self.feature_dim)
-        need(number(fps) and 0 < fps <= 1000, "features_per_second must be in (0, 1000]", fps)
-        need(integer(self.seed, 0, 2**63 - 1), "seed must be an integer in [0, 2**63)", self.seed)
+             f"feature_dim must be an integer in [1, {MAX_FEATURE_DIM}]",
+             self.feature_dim)
+        need(number(fps) and 0 < fps <= 1000,
+             "features_per_second must be in (0, 1000]", fps)
+        need(integer(self.seed, 0, 2**63 - 1), "seed must be an integer in [0, 2**63)",
+             self.seed)
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,8 @@ def select_videos(
         splits[subset] = ids[:max_videos] if max_videos is not None else ids
     both = sorted(set(splits["training"]) & set(splits["testing"]))
     if both:
-        raise ValueError(f"{len(both)} videos are in both the training and the test split "
-                         f"of {source.annotations.parent}: {both[:3]}")
+        raise ValueError(f"{len(both)} videos are in both the training and the test "
+                         f"split of {source.annotations.parent}: {both[:3]}")
     return splits
 
 
@@ -301,18 +306,19 @@ def build(
 
 
 def _check_out(out: Path) -> None:
-    """``ValueError`` unless :func:`build` may write the folder ``out`` (resolved): never
-    the working directory or a folder holding it, never a folder that holds anything
-    the builder did not write (notes, runs, links)."""
+    """``ValueError`` unless :func:`build` may write the folder ``out`` (resolved):
+    never the working directory or a folder holding it, never a folder that holds
+    anything the builder did not write (notes, runs, links)."""
     if out.parent == out:
         raise ValueError(f"{out} is the root of the file system; name a new folder")
     cwd = Path.cwd().resolve()
     if out == cwd or out in cwd.parents:
-        raise ValueError(f"{out} is (or holds) the working directory; refusing to replace "
-                         "it. Name a new folder to write")
+        raise ValueError(f"{out} is (or holds) the working directory; refusing to "
+                         "replace it. Name a new folder to write")
     if not out.exists() and not out.is_symlink():
         return
-    foreign_folder = f"{out}: exists and is not a semireal dataset folder; refusing to replace it"
+    foreign_folder = (f"{out}: exists and is not a semireal dataset folder; "
+                      "refusing to replace it")
     if not out.is_dir():
         raise ValueError(foreign_folder)
     entries = list(out.iterdir())
@@ -323,7 +329,7 @@ def _check_out(out: Path) -> None:
     foreign = sorted(p.name for p in entries
                      if p.name not in BUILT_FILES or p.is_symlink() or not p.is_file())
     if foreign:
-        shown = ", ".join(map(repr, foreign[:3])) + (", ..." if len(foreign) > 3 else "")
+        shown = ", ".join(map(repr, foreign[:3])) + (", ..." if foreign[3:] else "")
         raise ValueError(f"{out}: holds {len(foreign)} files the builder did not write "
                          f"({shown}); refusing to replace it: move them away or name "
                          "another folder")
@@ -349,25 +355,27 @@ def _check_video(video_id: str, duration: float, obs: ObservationModel) -> None:
     """``ValueError`` naming the video when its id cannot name an HDF5 dataset or its
     features would not fit in memory."""
     if not video_id or "/" in video_id or video_id in (".", "..") or "\0" in video_id:
-        raise ValueError(f"video id {video_id!r} cannot name a features entry (empty, '.', "
-                         "or holds '/')")
+        raise ValueError(f"video id {video_id!r} cannot name a features entry (empty, "
+                         "'.', or holds '/')")
     steps = num_steps(duration, obs.features_per_second)
     size = steps * obs.feature_dim * 8  # float64 while simulated
     if size > MAX_VIDEO_BYTES:
-        raise ValueError(f"video {video_id!r}: {duration:g} s at {obs.features_per_second:g} "
-                         f"features per second with {obs.feature_dim} dimensions is "
+        raise ValueError(f"video {video_id!r}: {duration:g} s at "
+                         f"{obs.features_per_second:g} features per second with "
+                         f"{obs.feature_dim} dimensions is "
                          f"{size / 2**30:.1f} GiB of features, over the limit of "
                          f"{MAX_VIDEO_BYTES / 2**30:g} GiB per video")
 
 
 def _replace_folder(new: Path, out: Path) -> None:
-    """Rename the folder ``new`` onto ``out``; an earlier build at ``out`` is moved aside
-    first (checked again: nothing was added to it meanwhile) and removed after."""
+    """Rename the folder ``new`` onto ``out``; an earlier build at ``out`` is moved
+    aside first (checked again: nothing was added to it meanwhile) and removed after."""
     if not out.exists():
         os.replace(new, out)
         return
     _check_out(out)
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old",
+                                  dir=out.parent))
     os.replace(out, aside / out.name)
     try:
         os.replace(new, out)

@@ -402,8 +402,9 @@ def cache_dir() -> Path:
     ``ValueError`` naming it when it is a file."""
     path = Path(os.environ.get("MLADLIB_CACHE") or Path.home() / ".cache" / "mladlib")
     if path.exists() and not path.is_dir():
-        where = "MLADLIB_CACHE" if os.environ.get("MLADLIB_CACHE") else "the cache folder"
-        raise ValueError(f"{where} {path} is a file, not a folder; point MLADLIB_CACHE at a folder")
+        where = "MLADLIB_CACHE" if os.environ.get("MLADLIB_CACHE") else "the cache"
+        raise ValueError(f"{where} {path} is a file, not a folder; point MLADLIB_CACHE "
+                         "at a folder")
     return path
 
 

@@ -133,8 +133,9 @@ _TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
 
 
 def is_atomic_temporary(candidate: str, name: str, suffix: str = "") -> bool:
-    """Whether the file name ``candidate`` is one that :func:`atomic_path` makes for a file
-    ``name`` written with ``suffix``: ``.<name>.<8 random characters><suffix or .tmp>``."""
+    """Whether the file name ``candidate`` is one that :func:`atomic_path` makes for a
+    file ``name`` written with ``suffix``: ``.<name>.<8 random characters><suffix or
+    .tmp>``."""
     prefix, suffix = f".{name}.", suffix or ".tmp"
     if not (candidate.startswith(prefix) and candidate.endswith(suffix)):
         return False
@@ -143,10 +144,11 @@ def is_atomic_temporary(candidate: str, name: str, suffix: str = "") -> bool:
 
 
 def check_torch_archive(path: str | os.PathLike, what: str = "checkpoint") -> None:
-    """``ValueError`` naming ``path`` unless it is a zip archive as ``torch.save`` writes
-    them: every member stored uncompressed, and all of them together no larger than the
-    file itself. Call it before ``torch.load``, which would inflate a compressed member
-    in full first: a 1.5 MB archive of zeros can claim gigabytes (a zip bomb).
+    """``ValueError`` naming ``path`` unless it is a zip archive as ``torch.save``
+    writes them: every member stored uncompressed, and all of them together no larger
+    than the file itself. Call it before ``torch.load``, which would inflate a
+    compressed member in full first: a 1.5 MB archive of zeros can claim gigabytes (a
+    zip bomb).
     """
     path = Path(path)
     try:
@@ -154,18 +156,19 @@ def check_torch_archive(path: str | os.PathLike, what: str = "checkpoint") -> No
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
-        raise ValueError(f"{what} {path} is corrupted or not a PyTorch checkpoint (not a "
-                         "readable zip archive)") from None
+        raise ValueError(f"{what} {path} is corrupted or not a PyTorch checkpoint (not "
+                         "a readable zip archive)") from None
     total = 0
     for member in members:
         if member.compress_type != zipfile.ZIP_STORED:
-            raise ValueError(f"{what} {path}: its member {member.filename!r} is compressed, "
-                             "which torch.save never does; refusing to inflate it (the file "
-                             "was altered, or made to exhaust memory)")
+            raise ValueError(f"{what} {path}: its member {member.filename!r} is "
+                             "compressed, which torch.save never does; refusing to "
+                             "inflate it (the file was altered, or made to exhaust "
+                             "memory)")
         total += member.file_size
     if total > size:
-        raise ValueError(f"{what} {path}: its members claim {total} bytes, more than the "
-                         f"file's {size}; refusing to read it (damaged or crafted)")
+        raise ValueError(f"{what} {path}: its members claim {total} bytes, more than "
+                         f"the file's {size}; refusing to read it (damaged or crafted)")
 
 
 def to_numpy(array) -> np.ndarray:

@@ -188,8 +188,8 @@ def frames_from_videos(
 
 
 def check_threshold(threshold) -> float:
-    """``threshold`` as a float in [0, 1] (predictions are ``score >= threshold``; scores
-    are probabilities, so a threshold outside [0, 1] predicts every frame or none)."""
+    """``threshold`` as a float in [0, 1] (predictions are ``score >= threshold``;
+    scores are probabilities: one outside [0, 1] predicts every frame or none)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     threshold = float(threshold)

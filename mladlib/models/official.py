@@ -156,10 +156,10 @@ def load_official_checkpoint(
         check_torch_archive(path)  # before torch.load inflates a member (a zip bomb)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:  # torch's text suggests weights_only=False: we never do
-        raise ValueError(f"checkpoint {path} holds objects other than tensors and plain "
-                         "values, which a weights-only load refuses (a checkpoint could run "
-                         "code)") from None
+    except pickle.UnpicklingError:  # torch's text suggests weights_only=False: never
+        raise ValueError(f"checkpoint {path} holds objects other than tensors and "
+                         "plain values, which a weights-only load refuses (a "
+                         "checkpoint could run code)") from None
     except Exception as error:  # truncated, damaged, or not a checkpoint at all
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         if isinstance(error, OSError) and error.strerror:

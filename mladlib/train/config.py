@@ -146,22 +146,22 @@ class TrainConfig:
         need(self.positional_scale == "auto" or (
             isinstance(self.positional_scale, (int, float)) and not isinstance(self.positional_scale, bool)
             and math.isfinite(self.positional_scale) and self.positional_scale > 0),
-             f"positional_scale must be 'auto' or a finite positive number, got {self.positional_scale!r}")
+             "positional_scale must be 'auto' or a finite positive number, got "
+             f"{self.positional_scale!r}")
         # integers first: 8.5 layers or epochs='1' would otherwise fail far into a run
-        for name in ("hidden_dim", "num_heads", "length_step", "batch_size", "epochs", "grad_accumulation",
-                     "eval_every", "eval_batch_size", "num_layers", "num_workers", "window",
-                     "windows_per_epoch", "eval_stride", "num_threads", "stop_after_steps", "patience",
-                     "ff_dim"):
+        for name in (*_REQUIRED_INTS, "window", "windows_per_epoch", "eval_stride",
+                     "num_threads", "stop_after_steps", "patience", "ff_dim"):
             value = getattr(self, name)
             need(value is None and name not in _REQUIRED_INTS or _is_int(value),
                  f"{name} must be an integer, got {value!r}")
         need(all(_is_int(tau) and tau >= 0 for tau in self.taus),
              f"taus must be integers >= 0, got {list(self.taus)}")
-        for name in ("lr", "weight_decay", "grad_clip", "dropout", "attention_dropout", "input_dropout",
-                     "initial_loss_weight", "final_loss_weight", "val_fraction", "threshold"):
+        for name in ("lr", "weight_decay", "grad_clip", "dropout", "attention_dropout",
+                     "input_dropout", "initial_loss_weight", "final_loss_weight",
+                     "val_fraction", "threshold"):
             value = getattr(self, name)
-            need(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)),
-                 f"{name} must be a number, got {value!r}")
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            need(value is None or is_number, f"{name} must be a number, got {value!r}")
         need(self.branches is None or (not isinstance(self.branches, str) and len(self.branches) > 0
                                        and set(self.branches) <= {"cb", "tb"}),
              f"branches must be a non-empty subset of ('cb', 'tb'), got {self.branches!r}")
@@ -251,8 +251,9 @@ class TrainConfig:
 
 
 #: Integer settings that may not be None.
-_REQUIRED_INTS = ("hidden_dim", "num_heads", "length_step", "batch_size", "epochs", "grad_accumulation",
-                  "eval_every", "eval_batch_size", "num_layers", "num_workers")
+_REQUIRED_INTS = ("hidden_dim", "num_heads", "length_step", "batch_size", "epochs",
+                  "grad_accumulation", "eval_every", "eval_batch_size", "num_layers",
+                  "num_workers")
 
 
 def _is_int(value: Any) -> bool:

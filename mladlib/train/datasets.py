@@ -162,26 +162,30 @@ def load_splits(config: TrainConfig, splits: tuple[str, ...] = SPLIT_NAMES) -> D
     if "test" in splits:
         test = build(ids(sources.test_list, "testing"), sources.test_features)
     fitted = train if train is not None else val
-    if fitted is not None and test is not None and test.feature_dim != fitted.feature_dim:
+    both = fitted is not None and test is not None
+    if both and test.feature_dim != fitted.feature_dim:
         # found here, not after a whole training run, when the test split is scored
         raise ValueError(
             f"the test features ({', '.join(map(str, sources.test_features))}) are "
             f"{test.feature_dim}-d but the training features "
-            f"({', '.join(map(str, sources.train_features))}) are {fitted.feature_dim}-d")
+            f"({', '.join(map(str, sources.train_features))}) are "
+            f"{fitted.feature_dim}-d")
     return DataSplits(spec, train, val, test)
 
 
 def data_fingerprint(splits: DataSplits) -> str:
-    """A short hash of what a run trains and is scored on: each loaded split's video ids,
-    lengths (feature steps), frame labels, feature size and class count. Feature values
-    are not read (too slow for large stores); moving the files keeps the fingerprint."""
+    """A short hash of what a run trains and is scored on: each loaded split's video
+    ids, lengths (feature steps), frame labels, feature size and class count. Feature
+    values are not read (too slow for large stores); moving the files keeps it."""
     digest = hashlib.sha256()
     for name in SPLIT_NAMES:
         split = getattr(splits, name)
         if split is None:
             continue
-        digest.update(json.dumps([name, split.video_ids, split.frame_counts.tolist(),
-                                  int(split.feature_dim), int(split.num_classes)]).encode())
+        sizes = [int(split.feature_dim), int(split.num_classes)]
+        record = [name, split.video_ids, split.frame_counts.tolist(), sizes]
+        digest.update(json.dumps(record).encode())
         for i in range(len(split)):
-            digest.update(np.ascontiguousarray(split.labels(i), dtype=np.uint8).tobytes())
+            labels = np.ascontiguousarray(split.labels(i), dtype=np.uint8)
+            digest.update(labels.tobytes())
     return digest.hexdigest()[:16]

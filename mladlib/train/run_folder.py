@@ -79,16 +79,17 @@ class RunFolder:
         """Lock the folder for this run (creating it if missing) and remove stale temporaries;
         the temporaries removed.
 
-        ``ValueError`` naming the folder when another run holds the lock, when its lock file
-        or ``train.log`` is a symbolic link, or, for a new run
-        (``resume`` False), when the folder already holds a run's ``last.pt`` or ``best.pt``.
+        ``ValueError`` naming the folder when another run holds the lock, when its lock
+        file or ``train.log`` is a symbolic link, or, for a new run (``resume`` False),
+        when the folder already holds a run's ``last.pt`` or ``best.pt``.
         The lock is kept (in :attr:`lock`) also when this raises: :meth:`release` it.
         """
         self.lock = RunFolderLock(self.run_dir)
         log = self.path("log")
         if log.is_symlink():
-            raise ValueError(f"run folder {self.run_dir}: its {log.name} is a symbolic link; refusing to "
-                             "write the run's log through it (remove the link or choose another folder)")
+            raise ValueError(f"run folder {self.run_dir}: its {log.name} is a symbolic "
+                             "link; refusing to write the run's log through it (remove "
+                             "the link or choose another folder)")
         if not resume:
             last, best = self.path("last"), self.path("best")
             if last.exists():
@@ -97,7 +98,8 @@ class RunFolder:
             if best.exists():
                 raise ValueError(f"run folder {self.run_dir} holds the best.pt of an earlier run but no last.pt "
                                  "to resume; choose another run folder (or move that best.pt away)")
-        atomic = [name for key, name in RUN_FILES.items() if key != "log"]  # the log is appended
+        # train.log is appended, never written atomically: no temporary of it exists
+        atomic = [name for key, name in RUN_FILES.items() if key != "log"]
         self.stale_removed = remove_stale_temporaries(self.run_dir, atomic)
         return self.stale_removed
 
@@ -133,7 +135,7 @@ class RunFolder:
         """Append ``line`` to ``train.log`` (not atomic: a log may end mid-run).
 
         ``ValueError`` when ``train.log`` is a symbolic link: the log is never written
-        through one (it could lead to any file of the user's, a shell start-up file say).
+        through one (it could lead to any file of the user's, a shell start-up file).
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.path("log")
@@ -142,8 +144,9 @@ class RunFolder:
             fd = os.open(path, flags, default_mode())
         except OSError as error:
             if path.is_symlink():
-                raise ValueError(f"{path} is a symbolic link; refusing to write the run's log through "
-                                 "it (remove the link)") from None
-            raise WriteError(f"cannot write {path}: {error.strerror or error}") from error
+                raise ValueError(f"{path} is a symbolic link; refusing to write the "
+                                 "run's log through it (remove the link)") from None
+            reason = error.strerror or error
+            raise WriteError(f"cannot write {path}: {reason}") from error
         with open(fd, "a", encoding="utf-8") as f:
             f.write(line + "\n")

@@ -33,23 +33,26 @@ class RunFolderLock:
 
         self.run_dir = Path(run_dir)
         if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise ValueError(f"run folder {self.run_dir} is a file, not a folder; choose another run folder")
+            raise ValueError(f"run folder {self.run_dir} is a file, not a folder; "
+                             "choose another run folder")
         self.created = not self.run_dir.exists()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise ValueError(f"cannot create the run folder {self.run_dir}: a part of its path is a "
-                             "file, not a folder") from None
+            raise ValueError(f"cannot create the run folder {self.run_dir}: a part of "
+                             "its path is a file, not a folder") from None
         self.path = self.run_dir / LOCK_NAME
         # O_NOFOLLOW: a .lock planted as a link must not make us create or open a file
-        # elsewhere; the lock file is never truncated or written (it may be anyone's file)
+        # elsewhere; the lock file is never truncated or written (it may be anyone's)
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             self._fd: int | None = os.open(self.path, flags, 0o644)
         except OSError as error:
-            reason = "is a symbolic link" if self.path.is_symlink() else f"cannot be opened ({error.strerror})"
-            raise ValueError(f"run folder {self.run_dir}: its lock file {self.path} {reason}; refusing "
-                             "to use the folder (remove that file or choose another run folder)") from None
+            reason = ("is a symbolic link" if self.path.is_symlink()
+                      else f"cannot be opened ({error.strerror})")
+            raise ValueError(f"run folder {self.run_dir}: its lock file {self.path} "
+                             f"{reason}; refusing to use the folder (remove that file "
+                             "or choose another run folder)") from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -77,17 +80,18 @@ class RunFolderLock:
 
 def remove_stale_temporaries(run_dir: str | os.PathLike, names: list[str]) -> list[Path]:
     """Delete the temporaries that :func:`mladlib.utils.atomic_path` makes for the files
-    ``names`` in ``run_dir`` (``.<name>.<8 random characters><the name's suffix>``, exactly:
-    the run folder writes each file with its own suffix), left behind by a killed write;
-    the paths removed. A user's ``.<name>.bak`` stays.
+    ``names`` in ``run_dir`` (exactly ``.<name>.<8 random characters><the name's
+    suffix>``: the run folder writes each file with its own suffix), left behind by a
+    killed write; the paths removed. A user's ``.<name>.bak`` stays.
 
     Call it only while holding the folder's :class:`RunFolderLock`.
     """
     removed = []
     for name in names:
         for stale in Path(run_dir).glob(f".{glob.escape(name)}.*"):
-            # a link or folder of that name is no temporary of ours: never follow or delete it
-            if is_atomic_temporary(stale.name, name, Path(name).suffix) and stat.S_ISREG(stale.lstat().st_mode):
+            # a link or folder of that name is no temporary of ours: leave it alone
+            ours = is_atomic_temporary(stale.name, name, Path(name).suffix)
+            if ours and stat.S_ISREG(stale.lstat().st_mode):
                 with contextlib.suppress(FileNotFoundError):
                     stale.unlink()
                     removed.append(stale)

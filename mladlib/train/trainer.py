@@ -184,8 +184,8 @@ class Trainer:
         context = self.context
         checkpoint = None
         if resume is not None:
-            # through a link (~/latest.pt -> runs/x/last.pt): the run's own folder; claimed
-            # before last.pt is read, so a run still writing it cannot hand us a stale one
+            # through a link (~/latest.pt -> runs/x/last.pt): the run's own folder,
+            # claimed before last.pt is read (a run still writing it: no stale copy)
             resume = Path(resume).resolve()
             self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
             checkpoint = context.from_main(lambda: load_checkpoint(resume, kind="training"))
@@ -299,12 +299,12 @@ class Trainer:
         return run_dir
 
     def _restore(self, checkpoint: dict) -> None:
-        saved = checkpoint.get("data_fingerprint")  # absent from checkpoints before it existed
+        saved = checkpoint.get("data_fingerprint")  # absent from older checkpoints
         if saved is not None and saved != self.data_fingerprint:
             raise ValueError(
-                f"the dataset changed since {self.folder.path('last')} was written (its videos, "
-                "lengths, labels or feature size differ): resuming would mix two datasets in one "
-                "run; restore the data or start a new run")
+                f"the dataset changed since {self.folder.path('last')} was written "
+                "(its videos, lengths, labels or feature size differ): resuming would "
+                "mix two datasets in one run; restore the data or start a new run")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scheduler is not None and checkpoint.get("scheduler") is not None:
