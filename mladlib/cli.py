@@ -5,7 +5,9 @@ on a split), ``predict`` (scores of one feature file), ``smoke`` (every model on
 public annotation files of MultiTHUMOS/Charades).
 ``python -m mladlib train`` alone trains MLAD on the embedded dataset and prints its
 test results. Bad paths and options end with one ``error: ...`` line and exit status 2
-(outputs are checked before the work; an output that is one of the inputs is refused);
+(outputs are checked before the work; an output that is one of the inputs is refused,
+and so is one that would replace a checkpoint or a run folder's file unless
+``--overwrite``);
 a diverging run (NaN loss) exits with 1; a file that cannot be written (disk full) with 3;
 a run stopped by SIGINT/SIGTERM writes a checkpoint and exits with 130/143.
 """
@@ -280,8 +282,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_semireal(args: argparse.Namespace) -> int:
     from . import semireal
 
-    obs = semireal.ObservationModel(visibility=args.visibility, spread=args.spread, rho=args.rho,
-                                    feature_dim=args.feature_dim, seed=args.seed)
+    try:
+        obs = semireal.ObservationModel(visibility=args.visibility, spread=args.spread,
+                                        rho=args.rho, feature_dim=args.feature_dim,
+                                        seed=args.seed)
+    except ValueError as error:  # "visibility must be ...": name the option too
+        flag = "--" + str(error).split()[0].replace("_", "-")
+        raise ValueError(f"{flag}: {error}") from None
     root = semireal.build(args.dataset, args.annotations, args.out, obs, args.max_videos)
     meta = json.loads((root / "semireal.json").read_text())
     print(f"semi-real {args.dataset}: {meta['videos']['training']} train + {meta['videos']['testing']} test "
@@ -310,7 +317,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         dataset = given.pop("dataset", "synthetic")
         given.setdefault("run_dir", "auto")
-        result = train(make_config(dataset, recipe=args.recipe, **given), progress=args.progress, log=_say)
+        config = make_config(dataset, recipe=args.recipe, **given)
+        if "positional_scale" in given:
+            _check_positions_used(config)
+        result = train(config, progress=args.progress, log=_say)
     if result.stopped in EXIT_CODES:
         return EXIT_CODES[result.stopped]
     if result.completed:
@@ -319,6 +329,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         if result.run_dir is not None:
             _say(f"\nrun folder: {result.run_dir} (best.pt, history.json, results.json, test_predictions.h5)")
     return 0
+
+
+def _check_positions_used(config) -> None:
+    """``ValueError`` when ``--positional-scale`` is given to a model that adds no
+    positions (``--no-positional-encoding``, or the linear baseline's default)."""
+    from .train.checkpoint import build_from_config
+
+    probe = build_from_config(config, num_classes=2, feature_dim=4)  # tiny: just to ask
+    if getattr(probe, "positional_encoding", None) is None:
+        raise ValueError(f"--positional-scale {config.positional_scale} has no effect: "
+                         f"this {config.model} model adds no positional encoding (add "
+                         "--positional-encoding, or drop --positional-scale)")
 
 
 def _load_for_inference(args: argparse.Namespace):
@@ -386,7 +408,35 @@ def _check_evaluate_outputs(args: argparse.Namespace, config) -> None:
     """``--out``/``--json`` writable and none of the run's inputs, before any evaluation."""
     from .train.datasets import input_paths
 
-    check_outputs({"--out": args.out, "--json": args.json}, [args.checkpoint, *input_paths(config)])
+    outputs = {"--out": args.out, "--json": args.json}
+    check_outputs(outputs, [args.checkpoint, *input_paths(config)])
+    if not args.overwrite:
+        _refuse_run_files(outputs)
+
+
+def _refuse_run_files(outputs: dict[str, str | None]) -> None:
+    """``ValueError`` naming the option when an output would replace a checkpoint (any
+    existing PyTorch archive) or one of a run folder's files (scores over ``best.pt``:
+    the weights exist nowhere else; a ``results.json`` that ``load_run`` then cannot
+    read). ``--overwrite`` skips this check."""
+    import zipfile
+
+    from .train.run_folder import RUN_FILES
+
+    run_markers = (RUN_FILES["config"], RUN_FILES["last"], RUN_FILES["best"])
+    for flag, given in outputs.items():
+        if given is None:
+            continue
+        path = Path(given).resolve()  # a link to a run file counts as that file
+        if path.is_file() and zipfile.is_zipfile(path):
+            what = "a checkpoint (a zip archive)"
+        elif path.name in RUN_FILES.values() and any(
+                (path.parent / marker).exists() for marker in run_markers):
+            what = f"the {path.name} of the run folder {path.parent}"
+        else:
+            continue
+        raise ValueError(f"{flag} {given} is {what}; it would be overwritten. Choose "
+                         "another file, or pass --overwrite")
 
 
 def _read_feature_file(path: Path, video: str | None) -> tuple[str, np.ndarray]:
@@ -506,9 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "[v/spread, v*spread] (default: %(default)s)")
     p.add_argument("--rho", type=float, default=0.5, help="AR(1) coefficient of the noise over time "
                    "(default: %(default)s)")
-    p.add_argument("--feature-dim", type=int, default=64, help="feature size D (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="directions, visibilities, noise (default: %(default)s)")
-    p.add_argument("--max-videos", type=int, help="keep the first N videos of each split list")
+    p.add_argument("--feature-dim", type=positive_int, default=64, metavar="N",
+                   help="feature size D (default: %(default)s)")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="N",
+                   help="directions, visibilities, noise (default: %(default)s)")
+    p.add_argument("--max-videos", type=positive_int, metavar="N",
+                   help="keep the first N videos of each split list")
     p.set_defaults(func=cmd_semireal)
 
     p = commands.add_parser(
@@ -551,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "default: %(default)s)")
             p.add_argument("--out", metavar="PATH", help="write per-video scores to this HDF5 file")
             p.add_argument("--json", metavar="PATH", help="write the metrics to this JSON file")
+            p.add_argument("--overwrite", action="store_true",
+                           help="let --out/--json replace a checkpoint or a run "
+                                "folder's file")
             p.add_argument("--taus", type=int, nargs="+", help="taus of the action-conditional metrics "
                            "(default: the run's, 0 20)")
             p.add_argument("--threshold", type=open_fraction, metavar="X",
@@ -584,14 +640,27 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"warning: {message}", file=sys.stderr if file is None else file, flush=True)
 
 
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` was raised while a ``KeyboardInterrupt`` was being handled
+    (e.g. a cleanup re-importing a module the Ctrl-C left half-initialised)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
     previous_show, warnings.showwarning = warnings.showwarning, _one_line_warning
-    parser = build_parser()
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of every error")
     debug = False
     try:
+        parser = build_parser()  # imports torch's parts: a Ctrl-C may land here too
+        parser.add_argument("--debug", action="store_true",
+                            help="show the full traceback of every error")
         args = parser.parse_args(argv)
         debug = args.debug
         return args.func(args)
@@ -602,6 +671,9 @@ def main(argv: list[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 130
     except Exception as error:
+        if _interrupted(error):  # a cleanup failed after a Ctrl-C: the Ctrl-C counts
+            print("aborted", file=sys.stderr)
+            return 130
         from .train import NonFiniteLossError
 
         if debug or not isinstance(error, (ValueError, OSError, NonFiniteLossError)):

@@ -45,10 +45,20 @@ import numpy as np
 from .data import CHARADES, MULTITHUMOS, DatasetSpec, VideoRecord, frame_labels, read_annotations, read_split
 from .data.spec import read_class_names
 from .utils import default_mode
+from .validate import WriteError
 
 #: Bump when the observation model or the folder layout changes (cached folders are keyed by it).
 BUILDER_VERSION = 1
 SPECS = {"multithumos": MULTITHUMOS, "charades": CHARADES}
+#: Bounds of the observation model's settings (a visibility of 1000 is noiseless
+#: already; I3D features have 1024 dimensions per stream).
+MAX_VISIBILITY, MAX_SPREAD, MAX_FEATURE_DIM = 1e3, 1e3, 16384
+#: The largest features array one video may get (float64 while simulated), in bytes.
+MAX_VIDEO_BYTES = 2**30
+#: The names :func:`build` writes into its folder; a folder holding anything else is not
+#: replaced.
+BUILT_FILES = ("annotations.json", "features.h5", "train_list.txt", "test_list.txt",
+               "classes.txt", "semireal.json")
 
 
 @dataclass(frozen=True)
@@ -68,16 +78,33 @@ class ObservationModel:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.visibility) and self.visibility >= 0):
-            raise ValueError(f"visibility must be a finite number >= 0, got {self.visibility}")
-        if not (np.isfinite(self.spread) and self.spread >= 1):
-            raise ValueError(f"spread must be >= 1, got {self.spread}")
-        if not 0 <= self.rho < 1:
-            raise ValueError(f"rho must be in [0, 1), got {self.rho}")
-        if int(self.feature_dim) != self.feature_dim or self.feature_dim < 1:
-            raise ValueError(f"feature_dim must be an integer >= 1, got {self.feature_dim}")
-        if not self.features_per_second > 0:
-            raise ValueError(f"features_per_second must be > 0, got {self.features_per_second}")
+        def number(value) -> bool:
+            real = (int, float, np.integer, np.floating)
+            if isinstance(value, bool) or not isinstance(value, real):
+                return False
+            return bool(np.isfinite(value))
+
+        def integer(value, low: int, high: int) -> bool:
+            return number(value) and int(value) == value and low <= value <= high
+
+        def need(ok: bool, message: str, value) -> None:
+            if not ok:
+                raise ValueError(f"{message}, got {value}")
+
+        # bounds far beyond any useful setting: the features stay finite in float32
+        v, spread, fps = self.visibility, self.spread, self.features_per_second
+        need(number(v) and 0 <= v <= MAX_VISIBILITY,
+             f"visibility must be a number in [0, {MAX_VISIBILITY:g}]", v)
+        need(number(spread) and 1 <= spread <= MAX_SPREAD,
+             f"spread must be a number in [1, {MAX_SPREAD:g}]", spread)
+        need(number(self.rho) and 0 <= self.rho < 1, "rho must be in [0, 1)", self.rho)
+        need(integer(self.feature_dim, 1, MAX_FEATURE_DIM),
+             f"feature_dim must be an integer in [1, {MAX_FEATURE_DIM}]",
+             self.feature_dim)
+        need(number(fps) and 0 < fps <= 1000,
+             "features_per_second must be in (0, 1000]", fps)
+        need(integer(self.seed, 0, 2**63 - 1), "seed must be an integer in [0, 2**63)",
+             self.seed)
 
 
 @dataclass(frozen=True)
@@ -185,6 +212,10 @@ def select_videos(
         if not ids:
             raise ValueError(f"{source.annotations} has no {subset} videos")
         splits[subset] = ids[:max_videos] if max_videos is not None else ids
+    both = sorted(set(splits["training"]) & set(splits["testing"]))
+    if both:
+        raise ValueError(f"{len(both)} videos are in both the training and the test "
+                         f"split of {source.annotations.parent}: {both[:3]}")
     return splits
 
 
@@ -203,21 +234,38 @@ def build(
     round(duration * fps)``), ``train_list.txt``, ``test_list.txt``, ``classes.txt``, and
     ``semireal.json`` (the observation model and each class's visibility). Written into a
     temporary folder renamed onto ``out`` at the end.
+
+    ``out`` may be an earlier build that holds only the builder's files (it is
+    replaced); anything else there, the working directory, a folder holding it, a
+    video whose id cannot name a features entry or whose features would take over
+    :data:`MAX_VIDEO_BYTES`, a video in both splits: ``ValueError``, before anything
+    is written. A features file that cannot fit (file size limit, disk) or a failed
+    write: :class:`~mladlib.validate.WriteError` (the command line's exit status 3).
     """
-    out = Path(out)
-    if out.exists() and not (out / "semireal.json").is_file() and (
-        not out.is_dir() or any(out.iterdir())
-    ):
-        raise ValueError(f"{out}: exists and is not a semireal dataset folder; refusing to replace it")
+    out = Path(out).resolve()  # "." has a name and a parent only once resolved
+    _check_out(out)
     spec = spec_for(dataset)
     source = find_source(dataset, annotations)
     records = read_annotations(source.annotations, spec)
     splits = select_videos(source, records, max_videos)
+    for ids in splits.values():
+        for video_id in ids:
+            _check_video(video_id, records[video_id].duration, obs)
     names = read_class_names(source.classes, spec) if source.classes is not None else None
     evidence = class_evidence(obs, spec.num_classes)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # h5py does not fail cleanly when a write is refused (it may crash the process):
+        # a features file that cannot fit is refused before it is begun
+        steps = [num_steps(records[v].duration, obs.features_per_second)
+                 for ids in splits.values() for v in ids]
+        _check_room(out, sum(T * obs.feature_dim * 4 + 4096 for T in steps))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        if isinstance(error, WriteError):
+            raise
+        raise WriteError(f"cannot write {out}: {error.strerror or error}") from None
     try:
         written: dict[str, dict] = {}
         with h5py.File(tmp / "features.h5", "w") as h5:
@@ -245,13 +293,97 @@ def build(
         }
         (tmp / "semireal.json").write_text(json.dumps(meta, indent=1))
         os.chmod(tmp, default_mode(directory=True))
-        if out.exists():
-            shutil.rmtree(out)  # checked above: an earlier semireal folder
-        os.replace(tmp, out)
-    except BaseException:
+        _replace_folder(tmp, out)
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        failed_write = isinstance(error, (OSError, RuntimeError))
+        if failed_write and not isinstance(error, WriteError):
+            # disk full, file size limit: h5py reports those as OSError or RuntimeError
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise WriteError(f"cannot write {out}: {reason}") from None
         raise
     return out
+
+
+def _check_out(out: Path) -> None:
+    """``ValueError`` unless :func:`build` may write the folder ``out`` (resolved):
+    never the working directory or a folder holding it, never a folder that holds
+    anything the builder did not write (notes, runs, links)."""
+    if out.parent == out:
+        raise ValueError(f"{out} is the root of the file system; name a new folder")
+    cwd = Path.cwd().resolve()
+    if out == cwd or out in cwd.parents:
+        raise ValueError(f"{out} is (or holds) the working directory; refusing to "
+                         "replace it. Name a new folder to write")
+    if not out.exists() and not out.is_symlink():
+        return
+    foreign_folder = (f"{out}: exists and is not a semireal dataset folder; "
+                      "refusing to replace it")
+    if not out.is_dir():
+        raise ValueError(foreign_folder)
+    entries = list(out.iterdir())
+    if not entries:
+        return
+    if not (out / "semireal.json").is_file():
+        raise ValueError(foreign_folder)
+    foreign = sorted(p.name for p in entries
+                     if p.name not in BUILT_FILES or p.is_symlink() or not p.is_file())
+    if foreign:
+        shown = ", ".join(map(repr, foreign[:3])) + (", ..." if foreign[3:] else "")
+        raise ValueError(f"{out}: holds {len(foreign)} files the builder did not write "
+                         f"({shown}); refusing to replace it: move them away or name "
+                         "another folder")
+
+
+def _check_room(out: Path, size: int) -> None:
+    """:class:`WriteError` when ``size`` bytes (the features file) would exceed the
+    process's file size limit (``ulimit -f``) or the free space beside ``out``."""
+    import resource
+
+    need = f"cannot write {out}: its features file needs about {size / 2**20:.1f} MiB"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size > limit:
+        raise WriteError(f"{need}, over this process's file size limit (ulimit -f) of "
+                         f"{limit / 2**20:.2f} MiB")
+    free = shutil.disk_usage(out.parent).free
+    if size > free:
+        raise WriteError(f"{need} and the disk holding {out.parent} has "
+                         f"{free / 2**20:.1f} MiB free")
+
+
+def _check_video(video_id: str, duration: float, obs: ObservationModel) -> None:
+    """``ValueError`` naming the video when its id cannot name an HDF5 dataset or its
+    features would not fit in memory."""
+    if not video_id or "/" in video_id or video_id in (".", "..") or "\0" in video_id:
+        raise ValueError(f"video id {video_id!r} cannot name a features entry (empty, "
+                         "'.', or holds '/')")
+    steps = num_steps(duration, obs.features_per_second)
+    size = steps * obs.feature_dim * 8  # float64 while simulated
+    if size > MAX_VIDEO_BYTES:
+        raise ValueError(f"video {video_id!r}: {duration:g} s at "
+                         f"{obs.features_per_second:g} features per second with "
+                         f"{obs.feature_dim} dimensions is "
+                         f"{size / 2**30:.1f} GiB of features, over the limit of "
+                         f"{MAX_VIDEO_BYTES / 2**30:g} GiB per video")
+
+
+def _replace_folder(new: Path, out: Path) -> None:
+    """Rename the folder ``new`` onto ``out``; an earlier build at ``out`` is moved
+    aside first (checked again: nothing was added to it meanwhile) and removed after."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    _check_out(out)
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old",
+                                  dir=out.parent))
+    os.replace(out, aside / out.name)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(aside / out.name, out)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def fingerprint(dataset: str, annotations: str | os.PathLike, obs: ObservationModel, max_videos: int | None) -> str:

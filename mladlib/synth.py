@@ -398,8 +398,14 @@ def write_layout(videos: dict[str, dict], root: str | Path, cfg: SynthConfig) ->
 
 
 def cache_dir() -> Path:
-    """Where generated datasets are kept: ``$MLADLIB_CACHE`` or ``~/.cache/mladlib``."""
-    return Path(os.environ.get("MLADLIB_CACHE") or Path.home() / ".cache" / "mladlib")
+    """Where generated datasets are kept: ``$MLADLIB_CACHE`` or ``~/.cache/mladlib``;
+    ``ValueError`` naming it when it is a file."""
+    path = Path(os.environ.get("MLADLIB_CACHE") or Path.home() / ".cache" / "mladlib")
+    if path.exists() and not path.is_dir():
+        where = "MLADLIB_CACHE" if os.environ.get("MLADLIB_CACHE") else "the cache"
+        raise ValueError(f"{where} {path} is a file, not a folder; point MLADLIB_CACHE "
+                         "at a folder")
+    return path
 
 
 def sized_config(size: str = "default", seed: int = 0) -> SynthConfig:

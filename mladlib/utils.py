@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -97,6 +99,9 @@ def default_mode(directory: bool = False) -> int:
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
+    The temporary is ``.<name>.<8 random characters><suffix or .tmp>``
+    (:func:`is_atomic_temporary` recognises exactly those names).
+
     Readers never see a half-written file, and a failure leaves no temporary behind. An
     ``OSError`` while writing (disk full, file size limit, no permission) becomes a
     :class:`mladlib.validate.WriteError` naming ``path``, not the hidden temporary.
@@ -121,6 +126,49 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         if isinstance(error, OSError) and not isinstance(error, WriteError):
             raise WriteError(f"cannot write {path}: {error.strerror or error}") from error
         raise
+
+
+#: the random part of a :func:`tempfile.mkstemp` name: 8 of ``a-z0-9_``
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+
+
+def is_atomic_temporary(candidate: str, name: str, suffix: str = "") -> bool:
+    """Whether the file name ``candidate`` is one that :func:`atomic_path` makes for a
+    file ``name`` written with ``suffix``: ``.<name>.<8 random characters><suffix or
+    .tmp>``."""
+    prefix, suffix = f".{name}.", suffix or ".tmp"
+    if not (candidate.startswith(prefix) and candidate.endswith(suffix)):
+        return False
+    middle = candidate[len(prefix):len(candidate) - len(suffix)]
+    return _TEMP_RANDOM.fullmatch(middle) is not None
+
+
+def check_torch_archive(path: str | os.PathLike, what: str = "checkpoint") -> None:
+    """``ValueError`` naming ``path`` unless it is a zip archive as ``torch.save``
+    writes them: every member stored uncompressed, and all of them together no larger
+    than the file itself. Call it before ``torch.load``, which would inflate a
+    compressed member in full first: a 1.5 MB archive of zeros can claim gigabytes (a
+    zip bomb).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        raise ValueError(f"{what} {path} is corrupted or not a PyTorch checkpoint (not "
+                         "a readable zip archive)") from None
+    total = 0
+    for member in members:
+        if member.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"{what} {path}: its member {member.filename!r} is "
+                             "compressed, which torch.save never does; refusing to "
+                             "inflate it (the file was altered, or made to exhaust "
+                             "memory)")
+        total += member.file_size
+    if total > size:
+        raise ValueError(f"{what} {path}: its members claim {total} bytes, more than "
+                         f"the file's {size}; refusing to read it (damaged or crafted)")
 
 
 def to_numpy(array) -> np.ndarray:

@@ -245,6 +245,52 @@ def test_resume_while_the_run_goes_on_is_refused(world, capsys, tmp_path):
         {k: v for k, v in before.items() if not k.endswith(".lock")}
 
 
+def _lock_held(run: Path) -> bool:
+    """Whether some open file holds the flock of ``run/.lock`` (flock conflicts between
+    two opens in one process too)."""
+    import fcntl
+
+    fd = os.open(run / ".lock", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_resume_claims_the_run_folder_before_reading_last_pt_and_follows_a_link(
+        world, capsys, tmp_path, monkeypatch):
+    """Issue 28, items 8 and 5: last.pt is read only once the folder is ours (a run
+    still writing it cannot hand over a stale one), and --resume through a link claims
+    the run's own folder, not the link's."""
+    import mladlib.train.trainer as trainer
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(["train", *SMALL, "--root", world["data"], "--epochs", "1",
+                            "--run-dir", run, "--stop-after-steps", "2"], capsys)
+    assert code == 0, err
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    (elsewhere / "latest.pt").symlink_to(run / "last.pt")
+    held_when_read = []
+    real_load = trainer.load_checkpoint
+
+    def spy(path, *args, **kwargs):
+        if Path(path).name in ("last.pt", "latest.pt"):
+            held_when_read.append(_lock_held(run))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "load_checkpoint", spy)
+    code, out, err = run_cli(["train", "--resume", elsewhere / "latest.pt"], capsys)
+    assert code == 0, err
+    assert held_when_read == [True]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["latest.pt"]  # no .lock
+    assert (run / "results.json").is_file()
+    assert "finished" in (run / "train.log").read_text()
+
+
 def test_a_failing_checkpoint_write_is_exit_3_and_the_rerun_works(world, capsys, tmp_path):
     """``ulimit -f``: a file size limit makes the write of last.pt fail (Python ignores SIGXFSZ)."""
     run = tmp_path / "run"
@@ -297,11 +343,11 @@ def test_checkpoint_before_validation_and_stale_temporaries(world, capsys, tmp_p
     saved = load_checkpoint(run / "last.pt", kind="training")
     assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 12, 12)  # epoch 1 trained, not validated
     monkeypatch.setattr(trainer.Trainer, "_evaluate", real_evaluate)
-    stale = run / ".last.pt.k1ll3d.pt"
+    stale = run / ".last.pt.k1ll3d_0.pt"
     stale.write_bytes(b"half a checkpoint")
     code, out, err = run_cli(["train", "--resume", run / "last.pt"], capsys)
     assert code == 0, err
-    assert not stale.exists() and "removed .last.pt.k1ll3d.pt" in out
+    assert not stale.exists() and "removed .last.pt.k1ll3d_0.pt" in out
     resumed = json.loads((run / "results.json").read_text())
     uninterrupted = json.loads((world["run"] / "results.json").read_text())
     assert resumed["test"] == uninterrupted["test"] and resumed["steps"] == uninterrupted["steps"] == 24
@@ -513,3 +559,159 @@ def test_options_are_checked_where_they_are_parsed():
         make_config("synthetic", seed=-1)
     with pytest.raises(ValueError, match="initial_loss_weight must be a finite number"):
         make_config("synthetic", initial_loss_weight=float("nan"))
+
+
+# --- issue 28, item 7 and the smaller list: crafted checkpoint files ---------------
+
+
+def _recompressed(source: Path, target: Path) -> Path:
+    """``source`` (a torch.save archive), every member deflated: a zip bomb's shape."""
+    import zipfile
+
+    deflated = zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(source) as src, deflated as dst:
+        for member in src.infolist():
+            dst.writestr(member.filename, src.read(member))
+    return target
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_a_zip_bomb_checkpoint_is_refused_before_it_is_inflated(official, tmp_path,
+                                                                capsys, monkeypatch):
+    big = tmp_path / "big.pt"
+    torch.save({"state_dict": {"w": torch.zeros(4_000_000)}}, big)  # 16 MB of zeros
+    bomb = _recompressed(big, tmp_path / "bomb.pt")
+    assert bomb.stat().st_size < 100_000
+    inflated = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load",
+                        lambda *a, **k: inflated.append(1) or real_load(*a, **k))
+    argv = ["evaluate", "--checkpoint", bomb]
+    if official:
+        argv += ["--official", "--dataset", "synthetic"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "member" in err and "is compressed" in err, err
+    assert str(bomb) in err
+    assert inflated == []
+
+
+def test_official_checkpoint_messages_name_the_file_not_an_unsafe_load(tmp_path):
+    from mladlib.models import load_official_checkpoint
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"state_dict": {"x": Evil()}}, tmp_path / "evil.pt")
+    good = tmp_path / "good.pt"
+    torch.save({"state_dict": {"x": torch.zeros(1000)}}, good)
+    (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[:700])
+    (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).bytes(3000))
+    for name in ("evil.pt", "truncated.pt", "random.pt"):
+        with pytest.raises(ValueError) as info:
+            load_official_checkpoint(tmp_path / name)
+        message = str(info.value)
+        assert message.startswith(f"checkpoint {tmp_path / name} ")
+        assert "weights_only=False" not in message and "Errno" not in message
+        assert "\n" not in message
+
+
+# --- issue 28, item 6: outputs that would replace a run's own files ---------------
+
+
+@pytest.mark.parametrize("flag, name", [
+    ("--out", "best.pt"), ("--json", "results.json"), ("--out", "test_predictions.h5"),
+    ("--json", "config.json")])
+def test_evaluate_refuses_to_overwrite_a_run_s_files(world, capsys, tmp_path, flag,
+                                                     name):
+    run = tmp_path / "run"
+    shutil.copytree(world["run"], run)
+    before = digests(run)
+    command = ["evaluate", "--checkpoint", run / "last.pt", flag, run / name]
+    code, _, err = run_cli(command, capsys)
+    assert code == 2 and f"{flag} {run / name} is " in err and "--overwrite" in err, err
+    assert digests(run) == before
+
+
+def test_evaluate_refuses_to_overwrite_any_checkpoint_unless_asked(world, capsys,
+                                                                   tmp_path):
+    other = tmp_path / "weights.pt"
+    shutil.copy(world["run"] / "best.pt", other)
+    (tmp_path / "scores.json").write_text("{}")
+    command = ["evaluate", "--checkpoint", world["run"] / "best.pt", "--json", other]
+    code, _, err = run_cli(command, capsys)
+    assert code == 2 and "is a checkpoint" in err, err
+    code, _, err = run_cli([*command, "--overwrite"], capsys)
+    assert code == 0, err
+    assert "frame_map" in json.loads(other.read_text())
+
+
+# --- issue 28, smaller list: Ctrl-C anywhere is one line and status 130 -----------
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line(tmp_path):
+    code = (
+        "import runpy, sys\n"
+        "import mladlib.cli as cli\n"
+        "def interrupted():\n"
+        "    raise KeyboardInterrupt\n"
+        "cli.build_parser = interrupted\n"
+        "sys.argv = ['mladlib', 'smoke']\n"
+        "runpy.run_module('mladlib', run_name='__main__', alter_sys=True)\n"
+    )
+    process = _python(code, tmp_path)
+    assert process.returncode == 130, process.stderr
+    assert process.stderr.strip() == "aborted", process.stderr
+
+
+def test_a_cleanup_failing_after_ctrl_c_is_still_the_ctrl_c(capsys, monkeypatch):
+    """A Ctrl-C during an import leaves a module half-initialised; a cleanup that then
+    trips over it (an AttributeError) must not turn the Ctrl-C into a traceback."""
+    import mladlib.cli as cli
+
+    def command(args):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise AttributeError("partially initialized module 'sympy' has no "
+                                 "attribute 'core'")
+
+    monkeypatch.setattr(cli, "cmd_smoke", command)
+    code, _, err = run_cli(["smoke"], capsys)
+    assert code == 130 and err.strip() == "aborted", err
+
+
+# --- issue 28, smaller list: the data a run trains on -----------------------------
+
+
+def test_resume_after_the_dataset_changed_is_refused(world, capsys, tmp_path):
+    data_dir, run = tmp_path / "data", tmp_path / "run"
+    shutil.copytree(world["data"], data_dir)
+    code, _, err = run_cli(["train", *SMALL, "--root", data_dir, "--epochs", "1",
+                            "--run-dir", run, "--stop-after-steps", "2"], capsys)
+    assert code == 0, err
+    annotations = json.loads((data_dir / "annotations.json").read_text())
+    video = (data_dir / "train_list.txt").read_text().split()[0]
+    annotations[video]["actions"] = annotations[video]["actions"][1:]  # one fewer
+    (data_dir / "annotations.json").write_text(json.dumps(annotations))
+    before = digests(run)
+    code, _, err = run_cli(["train", "--resume", run / "last.pt"], capsys)
+    assert code == 2 and "the dataset changed since" in err, err
+    def kept(files: dict) -> dict:
+        return {k: v for k, v in files.items()
+                if not k.endswith(("train.log", ".lock"))}
+
+    assert kept(digests(run)) == kept(before)
+
+
+def test_test_features_of_another_size_are_found_before_training(world, tmp_path):
+    from mladlib.train import load_splits
+
+    narrow = tmp_path / "narrow.h5"
+    with h5py.File(world["data"] / "features.h5") as src, h5py.File(narrow, "w") as dst:
+        for video in src:
+            dst[video] = np.asarray(src[video])[:, :5]
+    config = make_config("synthetic", synthetic_size="tiny", root=str(world["data"]),
+                         test_features=[str(narrow)])
+    with pytest.raises(ValueError, match=r"test features \(.*narrow.h5\) are 5-d but"):
+        load_splits(config, ("train", "test"))

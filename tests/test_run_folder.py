@@ -62,7 +62,8 @@ def test_a_new_run_is_refused_a_folder_holding_a_run(tmp_path, existing, message
 
 
 def test_claim_removes_stale_temporaries_only(tmp_path):
-    stale = [tmp_path / ".last.pt.k1ll3d.pt", tmp_path / ".history.json.x.json"]
+    stale = [tmp_path / ".last.pt.k1ll3d_0.pt",
+             tmp_path / ".history.json.x0000000.json"]
     for path in [*stale, tmp_path / ".other.txt.x", tmp_path / "last.pt"]:
         path.write_text("x")
     folder = RunFolder(tmp_path)
@@ -91,3 +92,76 @@ def test_json_writes_are_atomic_and_round_trip(tmp_path):
     assert json.loads(path.read_text()) == content and leftovers(tmp_path) == []
     write_json(tmp_path / "other.json", {"a": 1})
     assert json.loads((tmp_path / "other.json").read_text()) == {"a": 1} and leftovers(tmp_path) == []
+
+
+# --- hostile folders: links and look-alike names (issue 28, items 3-5) -------------
+
+
+def test_a_linked_lock_file_is_refused_and_no_lock_file_is_truncated(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").symlink_to(outside)
+    with pytest.raises(ValueError, match=r"lock file .*\.lock is a symbolic link"):
+        RunFolder(run).claim(resume=False)
+    assert outside.read_text() == "precious\n"
+    # a lock file that is a plain file is locked as it is, never emptied or rewritten
+    (run / ".lock").unlink()
+    (run / ".lock").write_text("someone's text\n")
+    folder = RunFolder(run)
+    folder.claim(resume=False)
+    folder.release()
+    assert (run / ".lock").read_text() == "someone's text\n"
+
+
+def test_the_log_is_never_written_through_a_link(tmp_path):
+    rc = tmp_path / "bashrc"
+    rc.write_text("export A=1\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train.log").symlink_to(rc)
+    folder = RunFolder(run)
+    with pytest.raises(ValueError, match="train.log is a symbolic link"):
+        folder.claim(resume=False)
+    folder.release()
+    with pytest.raises(ValueError, match="train.log is a symbolic link"):
+        RunFolder(run).append_log("removed .config.json.$(touch X)")
+    assert rc.read_text() == "export A=1\n"
+
+
+def test_a_run_folder_that_is_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "run").write_text("x")
+    with pytest.raises(ValueError, match=r"run folder .*run is a file, not a folder"):
+        RunFolder(tmp_path / "run").claim(resume=False)
+
+
+def test_stale_cleanup_matches_exactly_the_writers_temporaries(tmp_path):
+    import tempfile
+
+    made = [tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=tmp_path)[1]
+            for name, suffix in (("last.pt", ".pt"), ("history.json", ".json"),
+                                 ("test_predictions.h5", ".h5"))]
+    users = [".config.json.bak", ".best.pt.keep", ".train.log.old",
+             ".train.log.abcdefgh.log", ".config.json.$(touch X)", ".last.pt.k1ll3d.pt",
+             ".last.pt.abcdefgh.pt.keep"]
+    for name in users:
+        (tmp_path / name).write_text("mine")
+    (tmp_path / ".best.pt.abcdefgh.pt").symlink_to(tmp_path / ".best.pt.keep")
+    folder = RunFolder(tmp_path)
+    removed = folder.claim(resume=True)
+    folder.release()
+    assert sorted(map(str, removed)) == sorted(made)
+    assert leftovers(tmp_path) == sorted([*users, ".best.pt.abcdefgh.pt"])
+
+
+def test_a_run_folder_below_a_file_or_a_file_as_cache_is_one_clear_error(tmp_path,
+                                                                          monkeypatch):
+    from mladlib import synth
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"cannot create the run folder .*file/run: a"):
+        RunFolder(tmp_path / "file" / "run").claim(resume=False)
+    monkeypatch.setenv("MLADLIB_CACHE", str(tmp_path / "file"))
+    with pytest.raises(ValueError, match=r"MLADLIB_CACHE .*file is a file, not a fold"):
+        synth.dataset_root("tiny", 0)

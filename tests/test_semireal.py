@@ -180,3 +180,126 @@ def test_annotation_folder_reads_the_environment(tmp_path: Path, monkeypatch):
             semireal.annotation_folder("multithumos")
     with pytest.raises(ValueError, match="dataset must be one of"):
         semireal.annotation_folder("thumos")
+
+
+# --- hostile --out and arguments (issue 28, items 1, 2 and 10) ------------------------
+
+
+def _semireal(source: Path, out, *extra) -> list[str]:
+    return ["semireal", "--dataset", "multithumos", "--annotations", str(source),
+            "--out", str(out), "--feature-dim", "4", *map(str, extra)]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _seed_of(folder: Path) -> int:
+    meta = json.loads((folder / "semireal.json").read_text())
+    return meta["observation_model"]["seed"]
+
+
+def test_out_dot_inside_a_semireal_folder_removes_nothing(tiny_source: Path,
+                                                          tmp_path: Path, capsys,
+                                                          monkeypatch):
+    built = tmp_path / "built"
+    assert cli.main(_semireal(tiny_source, built)) == 0
+    capsys.readouterr()
+    before = _tree(built)
+    monkeypatch.chdir(built)
+    for out in (".", "../built", str(tmp_path)):
+        assert cli.main(_semireal(tiny_source, out)) == 2
+        err = capsys.readouterr().err
+        assert "working directory" in err and err.count("\n") == 1, err
+        assert _tree(built) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["built", "src"]  # no build
+
+
+def test_rebuilding_keeps_what_the_user_added(tiny_source: Path, tmp_path: Path,
+                                              capsys):
+    built = tmp_path / "built"
+    assert cli.main(_semireal(tiny_source, built)) == 0
+    # only the builder's files there: replaced
+    assert cli.main(_semireal(tiny_source, built, "--seed", "1")) == 0
+    assert _seed_of(built) == 1
+    (built / "notes.txt").write_text("my notes")
+    (built / "runs").mkdir()
+    (built / "runs" / "best.pt").write_bytes(b"weights")
+    capsys.readouterr()
+    assert cli.main(_semireal(tiny_source, built, "--seed", "2")) == 2
+    err = capsys.readouterr().err
+    assert "2 files the builder did not write ('notes.txt', 'runs')" in err, err
+    assert (built / "notes.txt").read_text() == "my notes"
+    assert (built / "runs" / "best.pt").read_bytes() == b"weights"
+    assert _seed_of(built) == 1
+
+
+@pytest.mark.parametrize("extra, phrase", [
+    (["--visibility", "1e300"],
+     "--visibility: visibility must be a number in [0, 1000]"),
+    (["--spread", "1e300"], "--spread: spread must be a number in [1, 1000]"),
+    (["--visibility", "nan"], "--visibility"),
+    (["--feature-dim", "100000000"],
+     "--feature-dim: feature_dim must be an integer in [1, 16384]"),
+    (["--seed", "-1"], "argument --seed: must be an integer in [0, 2**63)"),
+])
+def test_absurd_settings_are_refused_before_the_annotations_are_read(extra, phrase,
+                                                                     tmp_path, capsys):
+    argv = _semireal(tmp_path / "missing", tmp_path / "out", *extra)
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit:  # argparse's errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2 and phrase in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case, phrase", [
+    ("long",
+     "video 'v_b': 1e+07 s at 3 features per second with 4 dimensions is 0.9 GiB"),
+    ("empty id", "video id '' cannot name a features entry"),
+    ("slash id", "video id 'a/b' cannot name a features entry"),
+    ("overlap", "1 videos are in both the training and the test split"),
+])
+def test_videos_the_builder_cannot_write_are_named(case, phrase, tiny_source: Path,
+                                                   tmp_path: Path, capsys, monkeypatch):
+    videos = json.loads((tiny_source / "multithumos.json").read_text())
+    if case == "long":
+        videos["v_b"]["duration"] = 1e7
+        # 1e7 s x 3 x 4 dimensions x 8 bytes is 0.9 GiB, under the limit: lower it
+        monkeypatch.setattr(semireal, "MAX_VIDEO_BYTES", 2**29)
+    elif case == "empty id":
+        videos[""] = videos.pop("v_b")
+        (tiny_source / "train_list.txt").unlink()  # the subset field lists the empty id
+    elif case == "slash id":
+        videos["a/b"] = videos.pop("v_b")
+        (tiny_source / "train_list.txt").write_text("v_a\na/b\nv_c\n")
+    else:
+        (tiny_source / "test_list.txt").write_text("v_d\nv_a\n")
+    (tiny_source / "multithumos.json").write_text(json.dumps(videos))
+    code = cli.main(_semireal(tiny_source, tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 2 and phrase in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_a_file_size_limit_is_exit_3_and_one_line(tiny_source: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    argv = _semireal(tiny_source, tmp_path / "out", "--feature-dim", "64")
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
+        "from mladlib.cli import main\n"
+        f"sys.exit(main({argv!r}))\n"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                             text=True, timeout=120)
+    lines = [x for x in process.stderr.splitlines() if not x.startswith("warning:")]
+    assert process.returncode == 3 and len(lines) == 1, process.stderr
+    assert lines[0].startswith("error: cannot write "), process.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no build left

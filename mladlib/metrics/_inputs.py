@@ -188,10 +188,11 @@ def frames_from_videos(
 
 
 def check_threshold(threshold) -> float:
-    """``threshold`` as a finite float (predictions are ``score >= threshold``)."""
+    """``threshold`` as a float in [0, 1] (predictions are ``score >= threshold``;
+    scores are probabilities: one outside [0, 1] predicts every frame or none)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     threshold = float(threshold)
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
+    if not 0 <= threshold <= 1:  # NaN fails this too
+        raise ValueError(f"threshold must be a number in [0, 1], got {threshold}")
     return threshold

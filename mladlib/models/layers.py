@@ -90,12 +90,23 @@ class PositionalEncoding(nn.Module):
 
     @torch.no_grad()
     def _update_rms(self, x: Tensor, mask: Tensor | None) -> None:
-        """Fold the mean square of ``x``'s valid steps into ``feature_sq``."""
-        squares = x.detach().float().square().mean(dim=-1)  # (B, T)
+        """Fold the mean square of ``x``'s valid steps into ``feature_sq``;
+        ``ValueError`` (the buffer left as it was) when that is outside what float32
+        holds: features of 1e20 would make the buffer infinite, of 1e-20 zero, and
+        either would erase them."""
+        squares = x.detach().double().square().mean(dim=-1)  # (B, T), float64
         if mask is None:
             batch_sq = squares.mean()
         else:
             batch_sq = (squares * mask).sum() / mask.sum().clamp(min=1)
+        limits = torch.finfo(torch.float32)
+        mean_sq = float(batch_sq)
+        if not (mean_sq == 0 or limits.tiny <= mean_sq <= limits.max):
+            rms = mean_sq ** 0.5
+            raise ValueError(f"features of RMS {rms:.3g} are outside the range that "
+                             "positional_scale='auto' can follow in float32 (about "
+                             "1e-19 to 1e19); rescale the features")
+        batch_sq = batch_sq.float()
         weight = torch.clamp(1.0 / (self.feature_batches + 1).float(), min=RMS_MOMENTUM)
         self.feature_sq.lerp_(batch_sq, weight)
         self.feature_batches += 1

@@ -17,13 +17,17 @@ format for tests. :func:`load_official_checkpoint` reads such a checkpoint into
 from __future__ import annotations
 
 import math
+import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..utils import check_torch_archive
+from ..validate import input_file
 from .layers import sinusoidal_table
 from .mlad import MLAD
 
@@ -147,12 +151,21 @@ def load_official_checkpoint(
     ``implementation`` as in :class:`MLAD`.
     """
     path = Path(path)
+    input_file(path, "checkpoint")
+    if zipfile.is_zipfile(path):
+        check_torch_archive(path)  # before torch.load inflates a member (a zip bomb)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint not found: {path}") from None
-    except Exception as error:  # unpickling refused or file corrupt
-        raise ValueError(f"cannot read {path} as a weights-only PyTorch checkpoint: {error}") from error
+    except pickle.UnpicklingError:  # torch's text suggests weights_only=False: never
+        raise ValueError(f"checkpoint {path} holds objects other than tensors and "
+                         "plain values, which a weights-only load refuses (a "
+                         "checkpoint could run code)") from None
+    except Exception as error:  # truncated, damaged, or not a checkpoint at all
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if isinstance(error, OSError) and error.strerror:
+            reason = error.strerror
+        raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch checkpoint "
+                         f"({reason})") from None
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds no state dict")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 from ..models import build_model
-from ..utils import atomic_path
+from ..utils import atomic_path, check_torch_archive
 from ..validate import WriteError, input_file
 from .config import TrainConfig, resolve_implementation
 
@@ -60,8 +59,9 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
     """
     path = Path(path)
     input_file(path, "checkpoint")
-    if not zipfile.is_zipfile(path):  # what torch.save has written since PyTorch 1.6
-        raise ValueError(f"checkpoint {path} is corrupted or not a PyTorch checkpoint (not a zip archive)")
+    # what torch.save has written since PyTorch 1.6; members checked before torch.load
+    # inflates any (a zip bomb)
+    check_torch_archive(path, "checkpoint")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:

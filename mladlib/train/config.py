@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,8 @@ class TrainConfig:
                 setattr(self, name, str(value))
         self.features = None if self.features is None else [str(p) for p in self.features]
         self.test_features = None if self.test_features is None else [str(p) for p in self.test_features]
-        self.taus = tuple(int(t) for t in self.taus)
+        # whole numbers only (2.5 is refused by validate, not truncated)
+        self.taus = tuple(int(t) if _is_int(t) else t for t in self.taus)
         if self.branches is not None and not isinstance(self.branches, str):
             self.branches = tuple(self.branches)
         self.validate()
@@ -143,8 +145,23 @@ class TrainConfig:
              f"alpha must be 'learned' or a number in [0, 1], got {self.alpha!r}")
         need(self.positional_scale == "auto" or (
             isinstance(self.positional_scale, (int, float)) and not isinstance(self.positional_scale, bool)
-            and self.positional_scale > 0),
-             f"positional_scale must be 'auto' or a positive number, got {self.positional_scale!r}")
+            and math.isfinite(self.positional_scale) and self.positional_scale > 0),
+             "positional_scale must be 'auto' or a finite positive number, got "
+             f"{self.positional_scale!r}")
+        # integers first: 8.5 layers or epochs='1' would otherwise fail far into a run
+        for name in (*_REQUIRED_INTS, "window", "windows_per_epoch", "eval_stride",
+                     "num_threads", "stop_after_steps", "patience", "ff_dim"):
+            value = getattr(self, name)
+            need(value is None and name not in _REQUIRED_INTS or _is_int(value),
+                 f"{name} must be an integer, got {value!r}")
+        need(all(_is_int(tau) and tau >= 0 for tau in self.taus),
+             f"taus must be integers >= 0, got {list(self.taus)}")
+        for name in ("lr", "weight_decay", "grad_clip", "dropout", "attention_dropout",
+                     "input_dropout", "initial_loss_weight", "final_loss_weight",
+                     "val_fraction", "threshold"):
+            value = getattr(self, name)
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            need(value is None or is_number, f"{name} must be a number, got {value!r}")
         need(self.branches is None or (not isinstance(self.branches, str) and len(self.branches) > 0
                                        and set(self.branches) <= {"cb", "tb"}),
              f"branches must be a non-empty subset of ('cb', 'tb'), got {self.branches!r}")
@@ -231,6 +248,17 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+#: Integer settings that may not be None.
+_REQUIRED_INTS = ("hidden_dim", "num_heads", "length_step", "batch_size", "epochs",
+                  "grad_accumulation", "eval_every", "eval_batch_size", "num_layers",
+                  "num_workers")
+
+
+def _is_int(value: Any) -> bool:
+    """A whole number given as an integer (not a bool, a float or a string)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 #: Per-dataset settings on top of the dataclass defaults (ONE place to tune them).

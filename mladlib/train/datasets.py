@@ -8,8 +8,12 @@ best on the test split, which flatters its test numbers.)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .. import data, synth
 from ..data import DatasetSpec, VideoDataset
@@ -157,4 +161,31 @@ def load_splits(config: TrainConfig, splits: tuple[str, ...] = SPLIT_NAMES) -> D
             val = build(val_ids, sources.train_features)
     if "test" in splits:
         test = build(ids(sources.test_list, "testing"), sources.test_features)
+    fitted = train if train is not None else val
+    both = fitted is not None and test is not None
+    if both and test.feature_dim != fitted.feature_dim:
+        # found here, not after a whole training run, when the test split is scored
+        raise ValueError(
+            f"the test features ({', '.join(map(str, sources.test_features))}) are "
+            f"{test.feature_dim}-d but the training features "
+            f"({', '.join(map(str, sources.train_features))}) are "
+            f"{fitted.feature_dim}-d")
     return DataSplits(spec, train, val, test)
+
+
+def data_fingerprint(splits: DataSplits) -> str:
+    """A short hash of what a run trains and is scored on: each loaded split's video
+    ids, lengths (feature steps), frame labels, feature size and class count. Feature
+    values are not read (too slow for large stores); moving the files keeps it."""
+    digest = hashlib.sha256()
+    for name in SPLIT_NAMES:
+        split = getattr(splits, name)
+        if split is None:
+            continue
+        sizes = [int(split.feature_dim), int(split.num_classes)]
+        record = [name, split.video_ids, split.frame_counts.tolist(), sizes]
+        digest.update(json.dumps(record).encode())
+        for i in range(len(split)):
+            labels = np.ascontiguousarray(split.labels(i), dtype=np.uint8)
+            digest.update(labels.tobytes())
+    return digest.hexdigest()[:16]

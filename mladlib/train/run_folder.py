@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data import save_predictions
-from ..utils import atomic_path
+from ..utils import atomic_path, default_mode
+from ..validate import WriteError
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .runlock import RunFolderLock, remove_stale_temporaries
@@ -78,11 +79,17 @@ class RunFolder:
         """Lock the folder for this run (creating it if missing) and remove stale temporaries;
         the temporaries removed.
 
-        ``ValueError`` naming the folder when another run holds the lock, or, for a new run
-        (``resume`` False), when the folder already holds a run's ``last.pt`` or ``best.pt``.
+        ``ValueError`` naming the folder when another run holds the lock, when its lock
+        file or ``train.log`` is a symbolic link, or, for a new run (``resume`` False),
+        when the folder already holds a run's ``last.pt`` or ``best.pt``.
         The lock is kept (in :attr:`lock`) also when this raises: :meth:`release` it.
         """
         self.lock = RunFolderLock(self.run_dir)
+        log = self.path("log")
+        if log.is_symlink():
+            raise ValueError(f"run folder {self.run_dir}: its {log.name} is a symbolic "
+                             "link; refusing to write the run's log through it (remove "
+                             "the link or choose another folder)")
         if not resume:
             last, best = self.path("last"), self.path("best")
             if last.exists():
@@ -91,7 +98,9 @@ class RunFolder:
             if best.exists():
                 raise ValueError(f"run folder {self.run_dir} holds the best.pt of an earlier run but no last.pt "
                                  "to resume; choose another run folder (or move that best.pt away)")
-        self.stale_removed = remove_stale_temporaries(self.run_dir, list(RUN_FILES.values()))
+        # train.log is appended, never written atomically: no temporary of it exists
+        atomic = [name for key, name in RUN_FILES.items() if key != "log"]
+        self.stale_removed = remove_stale_temporaries(self.run_dir, atomic)
         return self.stale_removed
 
     def release(self, remove_if_created: bool = False) -> None:
@@ -123,7 +132,21 @@ class RunFolder:
         return path
 
     def append_log(self, line: str) -> None:
-        """Append ``line`` to ``train.log`` (not atomic: a log may end mid-run)."""
+        """Append ``line`` to ``train.log`` (not atomic: a log may end mid-run).
+
+        ``ValueError`` when ``train.log`` is a symbolic link: the log is never written
+        through one (it could lead to any file of the user's, a shell start-up file).
+        """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.path("log"), "a", encoding="utf-8") as f:
+        path = self.path("log")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, default_mode())
+        except OSError as error:
+            if path.is_symlink():
+                raise ValueError(f"{path} is a symbolic link; refusing to write the "
+                                 "run's log through it (remove the link)") from None
+            reason = error.strerror or error
+            raise WriteError(f"cannot write {path}: {reason}") from error
+        with open(fd, "a", encoding="utf-8") as f:
             f.write(line + "\n")

@@ -33,7 +33,7 @@ from ..utils import capture_global_state, restore_global_state, seed_everything
 from ..models.prior import init_prior_bias
 from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, restore_rng_state
 from .config import RESUMABLE, TrainConfig, make_config, resolve_run_dir
-from .datasets import DataSplits, load_splits
+from .datasets import DataSplits, data_fingerprint, load_splits
 from .distributed import setup_distributed
 from .evaluate import evaluate, format_results
 from .loss import mlad_loss
@@ -184,8 +184,12 @@ class Trainer:
         context = self.context
         checkpoint = None
         if resume is not None:
+            # through a link (~/latest.pt -> runs/x/last.pt): the run's own folder,
+            # claimed before last.pt is read (a run still writing it: no stale copy)
+            resume = Path(resume).resolve()
+            self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
             checkpoint = context.from_main(lambda: load_checkpoint(resume, kind="training"))
-            config = self._resumed_config(checkpoint["config"], config, Path(resume))
+            config = self._resumed_config(checkpoint["config"], config, resume)
         if config is None:
             raise ValueError("train needs a config or a checkpoint to resume")
         self.config = config
@@ -194,7 +198,8 @@ class Trainer:
         self.autocast = _autocast_dtype(config.amp, self.device)
         seed_everything(config.seed, num_threads=config.num_threads)
 
-        self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
+        if resume is None:
+            self.run_dir = context.from_main(lambda: self._claim_run_dir(resume))
         if self.run_dir is not None:
             self.config = config = config.replace(run_dir=str(self.run_dir))
             if self.folder is None:  # ranks other than 0 name the files but write none
@@ -207,6 +212,7 @@ class Trainer:
             context.barrier()
         wanted = ("train", "val", "test") if config.val_fraction > 0 else ("train", "test")
         self.splits: DataSplits = load_splits(config, wanted)
+        self.data_fingerprint = data_fingerprint(self.splits)  # kept in last.pt
         train_set = self.splits.train
         self.window = config.window or self.splits.spec.default_window
         if config.variable_length and self.window % config.length_step:
@@ -284,7 +290,7 @@ class Trainer:
 
     def _claim_run_dir(self, resume) -> Path | None:
         """The run folder (rank 0), claimed for this run (see :meth:`RunFolder.claim`)."""
-        run_dir = Path(resume).parent if resume is not None else resolve_run_dir(self.config)
+        run_dir = resume.parent if resume is not None else resolve_run_dir(self.config)
         if run_dir is None:
             return None
         # kept before claiming: a refused claim still holds the lock, which _release frees
@@ -293,6 +299,12 @@ class Trainer:
         return run_dir
 
     def _restore(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("data_fingerprint")  # absent from older checkpoints
+        if saved is not None and saved != self.data_fingerprint:
+            raise ValueError(
+                f"the dataset changed since {self.folder.path('last')} was written "
+                "(its videos, lengths, labels or feature size differ): resuming would "
+                "mix two datasets in one run; restore the data or start a new run")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scheduler is not None and checkpoint.get("scheduler") is not None:
@@ -352,6 +364,7 @@ class Trainer:
             rng=rng, epoch=self.epoch, batch=self.batch_in_epoch, step=self.step,
             batches_per_epoch=len(self.sampler), history=self.history, best_epoch=self.best_epoch,
             best_val_frame_map=self.best_val, elapsed_s=self._elapsed(), epoch_stats=dict(self.epoch_stats),
+            data_fingerprint=self.data_fingerprint,
         )
         self.last_saved = f"{path} (epoch {self.epoch}, step {self.step})"
 
