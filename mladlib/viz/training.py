@@ -308,7 +308,7 @@ def plot_setting_bars(
     if v.shape[1] > 1:
         ax.errorbar(here_x, mean, yerr=std, fmt="none", ecolor="#000000", capsize=4, linewidth=1.0)
     for seed in range(v.shape[1]):
-        spread = 0.3 * width * (seed - (v.shape[1] - 1) / 2)
+        spread = 0.2 * width * (seed - (v.shape[1] - 1) / 2)
         ax.scatter(here_x + spread, v[:, seed], s=12, color="#000000", zorder=3)
     handles = [Patch(facecolor="#bbbbbb"),
                Line2D([], [], linestyle="none", marker="o", markersize=4, color="#000000")]
