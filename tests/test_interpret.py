@@ -321,6 +321,23 @@ def test_time_attention_panels_and_presence_strips():
         plot_time_attention(np.ones((2, 3, 4)), present[:3])
 
 
+def test_time_attention_y_ticks_clear_the_presence_strip():
+    # The left presence strip sits just outside the panel: the y tick labels must stand
+    # clear of it (they used to run into it and lose their last digit).
+    present = np.zeros(64, bool)
+    present[10:30] = True
+    fig = plot_time_attention(np.full((3, 64, 64), 1 / 64), present, start=1200)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("layer")]
+    for ax in panels:
+        left = min(ax.child_axes, key=lambda child: child.get_position().x0)
+        strip_x0 = left.get_window_extent(renderer).x0
+        labels = [t for t in ax.get_yticklabels() if t.get_text()]
+        assert labels
+        assert max(t.get_window_extent(renderer).x1 for t in labels) <= strip_x0
+
+
 def test_time_attention_colour_scale_clips_a_few_large_weights():
     present = np.zeros(10, bool)
     present[3:6] = True

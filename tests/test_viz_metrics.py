@@ -94,3 +94,11 @@ def test_pair_ap_scatter_counts_improved_pairs():
         plot_pair_ap_scatter(np.full(3, np.nan), np.ones(3), "linear", "mlad")
     with pytest.raises(ValueError, match="entries"):
         plot_pair_ap_scatter(np.ones(3), np.ones(2), "linear", "mlad")
+
+
+def test_pair_ap_scatter_does_not_clip_pairs_at_100():
+    # Pairs with AP 1 (x100 = 100) sit on the frame's edge: they must be drawn whole.
+    fig = plot_pair_ap_scatter(np.array([0.5, 1.0]), np.array([1.0, 1.0]), "cf", "mlad")
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] > 100 and ax.get_ylim()[1] > 100
+    assert ax.get_xlim()[0] < 0 and ax.get_ylim()[0] < 0

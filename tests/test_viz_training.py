@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
@@ -104,7 +105,7 @@ def test_windows_refuse_bad_input():
         plot_windows(10, [], 4)
 
 
-def test_ablation_means_error_bars_and_paper_axis():
+def test_ablation_means_error_bars_and_paper_panel():
     values = {"mlad": np.array([[40.0, 42.0], [44.0, 46.0], [45.0, 47.0]]), "fixed": [[39.0], [43.0], [44.0]]}
     paper = {"mlad": [48.55, None, 51.52]}
     fig = plot_ablation([1, 3, 5], values, xlabel="number of MLAD layers L", paper=paper,
@@ -115,15 +116,22 @@ def test_ablation_means_error_bars_and_paper_axis():
     np.testing.assert_allclose(means[0].get_ydata(), [41.0, 45.0, 46.0])
     assert to_hex(means[0].get_color()) == model_color("mlad").lower()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "3", "5"]
-    twin = fig.axes[1]
-    assert "paper" in twin.get_ylabel()
-    paper_line = twin.get_lines()[0]
-    np.testing.assert_allclose(paper_line.get_ydata(), [48.55, np.nan, 51.52])
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts == [f"{model_label('mlad')} (here)", "fixed length (here)", f"{model_label('mlad')} (paper)"]
+    assert texts == [f"{model_label('mlad')} (here)", "fixed length (here)"]
+    # the paper's numbers: a panel of their own beside (not a twin axis over) this book's
+    assert len(fig.axes) == 2
+    paper_ax = fig.axes[1]
+    assert paper_ax.get_position().x0 > ax.get_position().x1
+    assert "paper" in paper_ax.get_ylabel()
+    np.testing.assert_allclose(paper_ax.get_lines()[0].get_ydata(), [48.55, np.nan, 51.52])
+    paper_texts = [t.get_text() for t in paper_ax.get_legend().get_texts()]
+    assert paper_texts == [f"{model_label('mlad')} (paper)"]
     labelled = plot_ablation(["a", "b"], {"x": [1.0, 2.0]}, xlabel="setting")
     assert [t.get_text() for t in labelled.axes[0].get_xticklabels()] == ["a", "b"]
-    assert len(labelled.axes) == 1  # no paper, no second axis
+    assert len(labelled.axes) == 1  # no paper, no second panel
+    _, given = plt.subplots()
+    with pytest.raises(ValueError, match="panel of its own"):
+        plot_ablation([1, 3, 5], values, xlabel="L", paper=paper, ax=given)
 
 
 def test_ablation_refuses_bad_input():
@@ -139,24 +147,26 @@ def test_ablation_refuses_bad_input():
         plot_ablation([1, 2], {"a": [1.0, np.nan]}, xlabel="x")
 
 
-def test_setting_bars_heights_colours_and_paper_markers():
+def test_setting_bars_heights_colours_and_paper_bars_apart():
     values = np.array([[10.0, 12.0], [20.0, 22.0], [30.0, 34.0]])
     colors = [model_color(m) for m in ("cf", "cb", "mlad")]
     fig = plot_setting_bars(["CF", "CB only", "MLAD"], values, colors=colors, paper=[42.6, None, 51.5],
                             paper_label="paper: MultiTHUMOS", title="t5")
     assert len(fig.axes) == 1  # the paper's numbers share the axis: same unit, bars from 0
     ax = fig.axes[0]
-    bars = ax.patches
-    np.testing.assert_allclose([b.get_height() for b in bars], [11.0, 21.0, 32.0])
-    assert [to_hex(b.get_facecolor()) for b in bars] == [c.lower() for c in colors]
+    here, paper_bars = ax.patches[:3], ax.patches[3:]
+    np.testing.assert_allclose([b.get_height() for b in here], [11.0, 21.0, 32.0])
+    assert [to_hex(b.get_facecolor()) for b in here] == [c.lower() for c in colors]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["CF", "CB only", "MLAD"]
-    paper_markers = ax.collections[-1]
-    np.testing.assert_allclose(np.asarray(paper_markers.get_offsets())[[0, 2], 1], [42.6, 51.5])
-    assert to_hex(paper_markers.get_edgecolor()[0]) == PAPER_COLOR.lower()
+    # the paper's: their own hatched bars, beside this book's (not drawn over them)
+    np.testing.assert_allclose([b.get_height() for b in paper_bars], [42.6, 51.5])
+    assert all(b.get_hatch() == "///" and to_hex(b.get_edgecolor()) == PAPER_COLOR.lower()
+               for b in paper_bars)
+    for mine, theirs in zip([here[0], here[2]], paper_bars):
+        assert theirs.get_x() >= mine.get_x() + mine.get_width()
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 51.5
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["here: mean +- std over seeds", "here: one seed", "paper: MultiTHUMOS"]
-    assert len(ax.collections) == 2 + 1 + 1  # one dot per seed and setting (2 scatters), error bars, paper
     one_seed = plot_setting_bars(["a", "b"], [1.0, 2.0])
     assert [b.get_height() for b in one_seed.axes[0].patches] == [1.0, 2.0]
     assert [t.get_text() for t in one_seed.axes[0].get_legend().get_texts()] == ["here: mean over seeds",

@@ -153,6 +153,9 @@ def plot_attention_grid(
     return fig
 
 
+_STRIP_OFFSET = 0.055  # the left strip spans [-0.055, -0.01] of its panel's width
+
+
 def _presence_strip(ax: Axes, present: np.ndarray, extent: tuple[float, float], side: str) -> Axes:
     """A thin bar beside ``ax`` (``"top"`` or ``"left"``) coloured by ``present``, step by step."""
     colours = ListedColormap([ABSENT_COLOR, PRESENT_COLOR])
@@ -161,7 +164,10 @@ def _presence_strip(ax: Axes, present: np.ndarray, extent: tuple[float, float], 
         strip.imshow(present[None, :].astype(float), aspect="auto", cmap=colours, vmin=0, vmax=1,
                      extent=(extent[0], extent[1], 0, 1), interpolation="nearest")
     else:
-        strip = ax.inset_axes([-0.055, 0.0, 0.045, 1.0])
+        strip = ax.inset_axes([-_STRIP_OFFSET, 0.0, 0.045, 1.0])
+        # move the y tick labels out past the strip (points: panel width x offset)
+        width_in = ax.get_position().width * ax.figure.get_figwidth()
+        ax.tick_params(axis="y", pad=_STRIP_OFFSET * width_in * 72 + 3)
         strip.imshow(present[:, None].astype(float), aspect="auto", cmap=colours, vmin=0, vmax=1,
                      extent=(0, 1, extent[1], extent[0]), interpolation="nearest")
     strip.set_axis_off()

@@ -200,8 +200,11 @@ def plot_pair_ap_scatter(
                label=f"{model_label(model)} better: {int(better.sum())} of {a.size} pairs")
     ax.scatter(a[~better], b[~better], s=16, color=model_color(baseline), alpha=0.8, zorder=2,
                label=f"not better: {int((~better).sum())} of {a.size} pairs")
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
+    # A margin beyond 0 and 100: many pairs sit at AP 100 and would be cut in half.
+    ax.set_xlim(-3, 103)
+    ax.set_ylim(-3, 103)
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_yticks([0, 25, 50, 75, 100])
     ax.set_aspect("equal")
     ax.set_xlabel(f"AP(i | j), {model_label(baseline)} (x100)")
     ax.set_ylabel(f"AP(i | j), {model_label(model)} (x100)")

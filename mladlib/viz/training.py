@@ -6,9 +6,9 @@
   terms (section 5.1, table S3).
 * :func:`plot_windows`: the sliding windows that score one video, and how many cover each step.
 * :func:`plot_ablation`: test f-mAP (mean +- std over seeds) against a setting, one line per
-  series, the paper's numbers optionally as open markers on a second axis (tables 3, 4).
-* :func:`plot_setting_bars`: the same as bars, one per setting, the paper's numbers as open
-  markers on the same axis (tables 5, S2, S3).
+  series, the paper's numbers optionally in a panel of their own (tables 3, 4).
+* :func:`plot_setting_bars`: the same as bars, one per setting, the paper's numbers as
+  hatched bars beside them on the same axis (tables 5, S2, S3).
 * :func:`plot_alpha`: the learned merge weight ``alpha = sigmoid(alpha_logit)`` of each
   MLAD layer, one line per run (eq. 6, table S2).
 
@@ -66,15 +66,6 @@ def _paper_values(paper: Sequence[float | None] | None, name: str, rows: int) ->
     if values.shape != (rows,):
         raise ValueError(f"{name} must give one number (or None) per setting: {rows}, got {len(values)}")
     return values
-
-
-def _paper_axis(ax: Axes, paper_ylabel: str) -> Axes:
-    twin = ax.twinx()
-    twin.spines["right"].set_visible(True)
-    twin.grid(False)
-    twin.set_ylabel(paper_ylabel, color=PAPER_COLOR)
-    twin.tick_params(axis="y", colors=PAPER_COLOR)
-    return twin
 
 
 def _pad_limits(ax: Axes, values: np.ndarray) -> None:
@@ -221,9 +212,11 @@ def plot_ablation(
     ``settings``: the x values (numbers, or labels drawn evenly spaced). ``results``:
     ``series -> (S, seeds)`` values (already in the unit of ``ylabel``; a 1-D array is one
     seed); each seed is also drawn as a faint dot. ``paper``: ``series -> S`` numbers (None
-    where the paper has none), drawn as open markers against a second y axis on the right,
-    since they are about other data. Series that are model names take the model's colour
-    and name; others ``colors`` and ``labels``, else a fixed palette.
+    where the paper has none), drawn as open markers in a panel of their own to the right,
+    with its own y axis, since they are about other data (not on a twin axis, whose two
+    scales a reader cannot tell apart); a given ``ax`` then cannot hold the figure. Series
+    that are model names take the model's colour and name; others ``colors`` and
+    ``labels``, else a fixed palette.
     """
     S = len(settings)
     if S < 1:
@@ -234,7 +227,13 @@ def plot_ablation(
     x = np.asarray(settings, dtype=float) if numeric else np.arange(S, dtype=float)
     values = {name: _per_seed(v, f"results[{name!r}]", S) for name, v in results.items()}
     references = {name: _paper_values(v, f"paper[{name!r}]", S) for name, v in (paper or {}).items()}
-    if ax is None:
+    paper_ax = None
+    if references and ax is not None:
+        raise ValueError("paper is drawn in a panel of its own: leave ax out")
+    if references:
+        _, (ax, paper_ax) = plt.subplots(1, 2, figsize=(9.0, 3.6), sharex=True,
+                                         gridspec_kw={"width_ratios": [1.5, 1.0]})
+    elif ax is None:
         _, ax = plt.subplots(figsize=(6.0, 3.4))
     offsets = np.linspace(-0.06, 0.06, len(values)) * (np.ptp(x) / max(S - 1, 1) if S > 1 else 1.0)
     handles = []
@@ -250,21 +249,27 @@ def plot_ablation(
     ax.set_ylabel(ylabel)
     ax.set_xticks(x, [f"{s:g}" if numeric else str(s) for s in settings])
     handles, texts = ax.get_legend_handles_labels()
-    if references:
-        twin = _paper_axis(ax, paper_ylabel)
+    ax.legend(handles, texts, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False,
+              borderaxespad=0.2, fontsize=9)
+    rows = (len(texts) + 1) // 2
+    if paper_ax is not None:
         for k, (name, ref) in enumerate(references.items()):
             colour = _series_color(name, list(values).index(name) if name in values else k, colors)
             label = (labels or {}).get(name, model_label(name))
-            twin.plot(x, ref, linestyle=":", marker="D", markersize=6, markerfacecolor="white",
-                      markeredgecolor=colour, color=colour, linewidth=1.0)
-            handles.append(Line2D([], [], linestyle=":", marker="D", markerfacecolor="white", markeredgecolor=colour,
-                                  color=colour))
-            texts.append(f"{label} (paper)")
-        _pad_limits(twin, np.concatenate(list(references.values())))
-    ax.legend(handles, texts, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False,
-              borderaxespad=0.2, fontsize=8)
+            paper_ax.plot(x, ref, linestyle=":", marker="D", markersize=6, markerfacecolor="white",
+                          markeredgecolor=colour, color=colour, linewidth=1.0, label=f"{label} (paper)")
+        _pad_limits(paper_ax, np.concatenate(list(references.values())))
+        paper_ax.set_ylabel(paper_ylabel)
+        paper_ax.set_xlabel(xlabel)
+        paper_ax.tick_params(axis="x", labelbottom=True)
+        paper_ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=1, frameon=False,
+                        borderaxespad=0.2, fontsize=9)
+        rows = max(rows, len(references))
     if title:
-        ax.set_title(title, pad=12 + 12 * ((len(texts) + 1) // 2))
+        if paper_ax is not None:
+            ax.figure.suptitle(title)
+        else:
+            ax.set_title(title, pad=12 + 12 * rows)
     ax.figure.tight_layout()
     return ax.figure
 
@@ -282,8 +287,9 @@ def plot_setting_bars(
     """One bar per setting: the mean over seeds, with the standard deviation as an error
     bar and each seed as a dot. ``values``: ``(S, seeds)`` (1-D: one seed). ``colors``: one
     per bar (e.g. ``model_color(name)``). ``paper``: the paper's number per setting (None
-    where it has none), in the same unit, drawn as open diamonds on the same axis (bars
-    start at 0, so absolute levels compare); ``paper_label`` names them in the legend."""
+    where it has none), in the same unit, drawn as a hatched white bar beside each setting's
+    bar, apart from this book's numbers (bars start at 0, so absolute levels compare);
+    ``paper_label`` names them in the legend."""
     S = len(settings)
     if S < 1:
         raise ValueError("settings is empty: give at least one setting")
@@ -294,20 +300,24 @@ def plot_setting_bars(
     if ax is None:
         _, ax = plt.subplots(figsize=(min(7.0, 1.8 + 1.2 * S), 3.4))
     x = np.arange(S, dtype=float)
+    # with the paper's numbers, each setting gets two bars: this book's, then the paper's
+    here_x, width = (x - 0.19, 0.36) if reference is not None else (x, 0.6)
     mean, std = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
     bar_colors = list(colors) if colors is not None else [SERIES_PALETTE[k % len(SERIES_PALETTE)] for k in range(S)]
-    ax.bar(x, mean, width=0.6, color=bar_colors, alpha=0.85)
+    ax.bar(here_x, mean, width=width, color=bar_colors, alpha=0.85)
     if v.shape[1] > 1:
-        ax.errorbar(x, mean, yerr=std, fmt="none", ecolor="#000000", capsize=4, linewidth=1.0)
+        ax.errorbar(here_x, mean, yerr=std, fmt="none", ecolor="#000000", capsize=4, linewidth=1.0)
     for seed in range(v.shape[1]):
-        ax.scatter(x + 0.12 * (seed - (v.shape[1] - 1) / 2), v[:, seed], s=12, color="#000000", zorder=3)
+        spread = 0.2 * width * (seed - (v.shape[1] - 1) / 2)
+        ax.scatter(here_x + spread, v[:, seed], s=12, color="#000000", zorder=3)
     handles = [Patch(facecolor="#bbbbbb"),
                Line2D([], [], linestyle="none", marker="o", markersize=4, color="#000000")]
     texts = [f"here: mean{' +- std' if v.shape[1] > 1 else ''} over seeds", "here: one seed"]
     if reference is not None:
-        ax.scatter(x, reference, marker="D", s=40, facecolors="white", edgecolors=PAPER_COLOR, zorder=4)
-        handles.append(Line2D([], [], linestyle="none", marker="D", markerfacecolor="white",
-                              markeredgecolor=PAPER_COLOR))
+        known = np.isfinite(reference)
+        ax.bar(x[known] + 0.19, reference[known], width=0.3, facecolor="white",
+               edgecolor=PAPER_COLOR, hatch="///", linewidth=1.0)
+        handles.append(Patch(facecolor="white", edgecolor=PAPER_COLOR, hatch="///"))
         texts.append(paper_label)
     ax.set_xticks(x, list(settings))
     ax.set_ylabel(ylabel)
