@@ -558,3 +558,17 @@ def test_patience_stops_a_run_that_stopped_improving(tmp_path):
     assert json.loads((tmp_path / "run" / "results.json").read_text())["ended_by"] == "plateau"
     with pytest.raises(ValueError, match="patience"):
         TrainConfig(patience=0)
+
+
+def test_cache_key_changes_only_when_what_a_run_computes_changes():
+    from mladlib.train.cache import config_key
+
+    mlad = make_config("synthetic")
+    # settings added later, at the value that trains what was trained before they existed
+    assert config_key(mlad) == config_key(mlad.replace(positional_encoding=True))
+    assert config_key(mlad) != config_key(mlad.replace(patience=5))
+    assert config_key(mlad) != config_key(mlad.replace(positional_encoding=False))
+    # the linear baseline without positions is another model than with them
+    linear = make_config("synthetic", model="linear")
+    assert config_key(linear) != config_key(linear.replace(positional_encoding=True))
+    assert config_key(linear) == config_key(linear.replace(positional_encoding=False))

@@ -27,12 +27,28 @@ NUMERICS_VERSION = 2
 #: Settings that do not change what a run computes, left out of the cache key.
 _NOT_IN_KEY = ("run_dir", "device", "num_workers", "eval_batch_size", "stop_after_steps")
 
+#: Settings added after the key was introduced, left out of it at the value that trains
+#: what the library trained before they existed, so a run's key changes only when what it
+#: computes changes.
+_ADDED_LATER = {"patience": None}
+
+#: Settings removed since, put back at the only value the library now trains with.
+_REMOVED_SINCE = {"alpha_branch": "cb"}
+
 
 def config_key(config: TrainConfig) -> str:
     """A short hash of everything in ``config`` that changes the trained model, of
     :data:`NUMERICS_VERSION`, and of the embedded dataset's recipe
     (:func:`mladlib.synth.fingerprint`) when it trains on it."""
     values = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_KEY}
+    for name, neutral in _ADDED_LATER.items():
+        if values.get(name, neutral) == neutral:
+            values.pop(name, None)
+    for name, value in _REMOVED_SINCE.items():
+        values.setdefault(name, value)
+    # None means the variant's own default: key the value the model is built with
+    if values.get("positional_encoding") is None:
+        values["positional_encoding"] = config.model != "linear"
     values["numerics_version"] = NUMERICS_VERSION
     if config.dataset == "synthetic" and config.root is None:
         values["synthetic_fingerprint"] = synth.fingerprint(synth.sized_config(config.synthetic_size, config.synthetic_seed))
