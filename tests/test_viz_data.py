@@ -117,6 +117,20 @@ def test_dependency_heatmap_outlines_highlighted_cells():
         plot_dependency_heatmap(m, NAMES, highlight=np.zeros((2, 3), bool))
 
 
+def test_dependency_heatmap_of_many_classes_stays_legible():
+    from mladlib.viz.style import MIN_TEXT_PX, displayed_text_px
+
+    names = [f"Class{c}" for c in range(65)]  # MultiTHUMOS's count
+    fig = plot_dependency_heatmap(np.eye(65), names, title="P(i | j)", cbar_label="P")
+    ax = fig.axes[0]
+    shown = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert shown == names[::3]  # every third class named, every class ticked
+    assert len({*ax.get_yticks(), *ax.get_yticks(minor=True)}) == 65
+    assert displayed_text_px(fig) >= MIN_TEXT_PX
+    with pytest.raises(ValueError, match="tick_step"):
+        plot_dependency_heatmap(np.eye(3), NAMES, tick_step=0)
+
+
 def test_per_class_ap_grouped_bars_in_model_colours():
     fig = plot_per_class_ap({"linear": [0.1, 0.2, np.nan], "cf": [0.3, 0.4, 0.5]}, NAMES, highlight=["Run"],
                             highlight_label="view-dependent")

@@ -270,6 +270,7 @@ def plot_dependency_heatmap(
     center: float | None = None,
     highlight_classes: Sequence[str] | None = None,
     ax: Axes | None = None,
+    tick_step: int | None = None,
 ) -> Figure:
     """A ``(C, C)`` statistic of class pairs as a heat map: row i, column j.
 
@@ -277,7 +278,9 @@ def plot_dependency_heatmap(
     ``highlight``: ``(C, C)`` bool, cells to outline (e.g. the planted pairs), named in the
     legend by ``highlight_label``. ``center``: a value for the middle of a diverging
     colour map (e.g. 0 for a log ratio, with ``cmap="RdBu_r"``). ``highlight_classes``:
-    class names whose row and column labels are drawn bold and coloured.
+    class names whose row and column labels are drawn bold and coloured. ``tick_step``:
+    name every k-th class only (default: every class up to 30, else enough to keep the
+    names at 8 pt without overlap); every class keeps its tick mark.
     """
     values = np.asarray(to_numpy(matrix), dtype=float)
     C = len(class_names)
@@ -288,8 +291,8 @@ def plot_dependency_heatmap(
         mask = np.asarray(to_numpy(highlight), dtype=bool)
         if mask.shape != (C, C):
             raise ValueError(f"highlight has shape {mask.shape}, expected ({C}, {C})")
-    if ax is None:
-        side = min(7.0, 2.2 + 0.24 * C)
+    if ax is None:  # at most the column's 7 inches: wider figures are shrunk, text too
+        side = min(5.8, 2.2 + 0.24 * C)
         _, ax = plt.subplots(figsize=(side + 1.2, side))
     finite = values[np.isfinite(values)]
     low = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)
@@ -304,9 +307,16 @@ def plot_dependency_heatmap(
     else:
         image = ax.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=low, vmax=high, interpolation="nearest")
     ax.figure.colorbar(image, ax=ax, label=cbar_label, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(C), list(class_names), rotation=90)
-    ax.set_yticks(range(C), list(class_names))
-    ax.tick_params(labelsize=8 if C <= 30 else 7 if C <= 70 else 6)  # 7 pt: 65 classes fit
+    if tick_step is not None and tick_step < 1:
+        raise ValueError(f"tick_step must be at least 1, got {tick_step}")
+    step = tick_step or max(1, -(-C // 30))  # 30 names of 8 pt fit a 5.8-inch side
+    named = range(0, C, step)
+    ax.set_xticks(named, [class_names[c] for c in named], rotation=90)
+    ax.set_yticks(named, [class_names[c] for c in named])
+    if step > 1:
+        ax.set_xticks(range(C), minor=True)
+        ax.set_yticks(range(C), minor=True)
+    ax.tick_params(labelsize=8)
     _emphasize([*ax.get_xticklabels(), *ax.get_yticklabels()], set(highlight_classes or ()))
     ax.set_xlabel(col_label)
     ax.set_ylabel(row_label)
