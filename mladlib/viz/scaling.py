@@ -89,11 +89,12 @@ class BenchmarkRecord:
         return (">= " + text) if column.get("bound") and row.get(column["bound"]) else text
 
     def table(self, columns: Sequence[str] | None = None, rows: Sequence[Mapping[str, Any]] | None = None,
-              markdown: bool = False) -> str:
+              markdown: bool = False, headers: Mapping[str, str] | None = None) -> str:
         """The record's table: the columns whose labels are in ``columns`` (all by
-        default, in the record's order unless ``columns`` orders them), the ``rows``
-        given (all by default); Markdown, or plain text with aligned columns (numbers
-        right-aligned). ``ValueError`` naming an unknown column."""
+        default, in the order given), the ``rows`` given (all by default); Markdown, or
+        plain text with aligned columns (numbers right-aligned). ``headers`` renames
+        columns for a narrower table (``{"CPU ms/step": "ms"}``). ``ValueError``
+        naming an unknown column."""
         labels = [c["label"] for c in self.columns]
         chosen = list(columns) if columns is not None else labels
         for label in chosen:
@@ -101,6 +102,7 @@ class BenchmarkRecord:
                 raise ValueError(f"record {self.name} has no column {label!r}; columns: {labels}")
         spec = [self.columns[labels.index(label)] for label in chosen]
         body = [[self.cell(r, c) for c in spec] for r in (self.rows if rows is None else rows)]
+        chosen = [(headers or {}).get(label, label) for label in chosen]
         if markdown:
             lines = [chosen, ["---"] * len(chosen), *body]
             return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
@@ -178,9 +180,15 @@ def plot_speedups(
 ) -> Figure:
     """Grouped bars: one group per key of ``groups`` (a configuration), one bar per
     series inside it (``{series: value}``; a series missing from a group leaves a gap).
-    Each bar is labelled with its value (``2.6x``). A grey line marks 1x; ``floors``
-    (``{label: value}``) adds dashed lines, e.g. a target the speed-up must reach.
-    ``log`` draws the value axis on a log scale. Returns the Figure.
+    Each bar is labelled with its value (``2.6x``; turned upright when a group holds more
+    than two bars, so that neighbours' labels never overlap). Group names of two lines
+    whose first line repeats (``"MultiTHUMOS\\nB = 1"``, ``"MultiTHUMOS\\nB = 8"``) make a
+    two-level axis: the second lines as ticks, each first line once below its run of
+    groups. The legend sits below the axes. A grey line marks 1x;
+    ``floors`` (``{label: value}``) adds dashed lines, e.g. a target the speed-up must
+    reach. ``log`` draws the value axis on a log scale. The figure is at most the book's
+    7 inches wide, so that no text falls below about 11 px at a 1400 px window.
+    Returns the Figure.
     """
     if not groups:
         raise ValueError("groups is empty: nothing to plot")
@@ -195,7 +203,8 @@ def plot_speedups(
                 series.append(label)
     colors = dict(colors or {})
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) + 2), 3.8))
+        _, ax = plt.subplots(figsize=(min(7.0, max(5.0, 1.0 * len(groups) + 2)), 3.8))
+    upright = len(series) > 2
     width = 0.8 / len(series)
     x = np.arange(len(groups))
     for k, label in enumerate(series):
@@ -209,23 +218,36 @@ def plot_speedups(
             ax.bar(xpos, value, width * 0.92, color=color, label=None if labelled else label)
             labelled = True
             ax.annotate(f"{value:.3g}x", (xpos, value), textcoords="offset points", xytext=(0, 2),
-                        ha="center", va="bottom", fontsize=8)
+                        ha="center", va="bottom", fontsize=9, rotation=90 if upright else 0)
     ax.axhline(1.0, color="#666666", linewidth=0.8)
     for k, (label, value) in enumerate((floors or {}).items()):
         ax.axhline(value, color="#333333", linestyle=("--", ":", "-.")[k % 3], linewidth=1.0, label=label)
     if log:
         ax.set_yscale("log")
-    ax.set_xticks(x, list(groups), rotation=0)
+    heads = [name.partition("\n")[0] for name in groups]
+    shared = any(a == b for a, b in zip(heads, heads[1:]))
+    if shared:  # two-level axis: "MultiTHUMOS\nB = 1": the shared first line once per run
+        ax.set_xticks(x, [name.partition("\n")[2] for name in groups])
+        start = 0
+        for k in range(1, len(heads) + 1):
+            if k == len(heads) or heads[k] != heads[start]:
+                ax.text((x[start] + x[k - 1]) / 2, -0.12, heads[start], ha="center", va="top",
+                        fontsize=10, transform=ax.get_xaxis_transform())
+                start = k
+    else:
+        ax.set_xticks(x, list(groups))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     top = max(v for values in groups.values() for v in values.values())
     top = max(top, *(floors or {}).values()) if floors else top
     if log:
-        ax.set_ylim(min(0.8, *(v for values in groups.values() for v in values.values())) * 0.9, top * 2.0)
+        ax.set_ylim(min(0.8, *(v for values in groups.values() for v in values.values())) * 0.9, top * 2.5)
     else:
-        ax.set_ylim(0, top * 1.18)
+        ax.set_ylim(0, top * (1.32 if upright else 1.18))
     ax.grid(axis="x", visible=False)
-    ax.legend(loc="upper left", fontsize=8)
+    entries = len(series) + len(floors or {})  # the legend goes below, where it hides no bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 if shared else -0.18),
+              ncol=min(entries, 3), fontsize=9, frameon=False)
     return ax.figure
 
 
@@ -302,7 +324,7 @@ def plot_flop_parts(
                 raise ValueError(f"parts[{bar!r}][{name!r}] must be a number >= 0, got {value!r}")
     colors = dict(colors or {})
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 0.6 * len(parts) + 1.8))
+        _, ax = plt.subplots(figsize=(7.0, 0.6 * len(parts) + 1.8))
     y = np.arange(len(parts))[::-1]
     totals = [sum(values.values()) for values in parts.values()]
     for k, name in enumerate(names):
@@ -312,7 +334,7 @@ def plot_flop_parts(
         ax.barh(y, widths, left=left, color=color, label=name, edgecolor="white", linewidth=0.5)
         for yi, l, w, total in zip(y, left, widths, totals):
             if total > 0 and w / max(totals) > 0.06:
-                ax.annotate(f"{100 * w / total:.0f}%", (l + w / 2, yi), ha="center", va="center", fontsize=7,
+                ax.annotate(f"{100 * w / total:.0f}%", (l + w / 2, yi), ha="center", va="center", fontsize=8,
                             color="white")
     for yi, total in zip(y, totals):
         ax.annotate(f"{total:,.1f}", (total, yi), textcoords="offset points", xytext=(3, 0), va="center",
@@ -322,7 +344,7 @@ def plot_flop_parts(
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(names), 4), fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(names), 3), fontsize=9, frameon=False)
     return ax.figure
 
 
