@@ -1,8 +1,8 @@
-"""Benchmark records: one JSON file per run (see :mod:`mladlib.viz.scaling` for the format).
+"""Benchmark records: one JSON file per run (the format: :mod:`mladlib.viz.scaling`).
 
 The benchmark scripts build a record with :func:`make_record` and write it with
-:func:`write_record`; ``benchmarks/render_tables.py`` renders the README's tables from the
-files, and the book reads them with :func:`mladlib.viz.scaling.read_record`.
+:func:`write_record`; ``benchmarks/render_tables.py`` renders the README's tables from
+the files, and the book reads them with :func:`mladlib.viz.scaling.read_record`.
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return " ".join(["python", shown, *map(shlex.quote, argv[1:])])
 
 
-def make_record(benchmark: str, title: str, machine: Mapping[str, Any], columns: Sequence[Mapping[str, str]],
-                rows: Sequence[Mapping[str, Any]], argv: Sequence[str] | None = None,
-                **extra: Any) -> dict[str, Any]:
+def make_record(benchmark: str, title: str, machine: Mapping[str, Any],
+                columns: Sequence[Mapping[str, str]], rows: Sequence[Mapping[str, Any]],
+                argv: Sequence[str] | None = None, **extra: Any) -> dict[str, Any]:
     """A record of this run: today's date, this process's command line and software
     versions, ``machine`` (cpu, cores, gpu), the table (``columns``, ``rows``) and
     ``extra`` fields (settings, notes)."""
     record = {"benchmark": benchmark, "title": title, "date": time.strftime("%Y-%m-%d"),
-              "machine": dict(machine), "software": software(), "command": command_line(argv),
+              "machine": dict(machine), "software": software(),
+              "command": command_line(argv),
               "source": f"written by benchmarks/{benchmark}.py", **extra,
               "columns": [dict(c) for c in columns], "rows": [dict(r) for r in rows]}
     check_record(record, benchmark)
@@ -55,5 +56,6 @@ def write_record(path: str | os.PathLike, record: Mapping[str, Any]) -> Path:
     """Write ``record`` as JSON at ``path`` (all or nothing); returns the path."""
     check_record(record, str(path))
     with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(record, indent=1, ensure_ascii=False) + "\n"
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)

@@ -29,7 +29,8 @@ from mladlib.viz.scaling import read_record  # noqa: E402
 
 README = ROOT / "benchmarks" / "README.md"
 RESULTS = ROOT / "benchmarks" / "results"
-BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end table -->)", re.DOTALL)
+BLOCK = re.compile(r"(<!-- table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)"
+                   r"(<!-- end table -->)", re.DOTALL)
 
 
 def render(text: str, results: Path = RESULTS, source: str = "README") -> str:
@@ -43,7 +44,8 @@ def render(text: str, results: Path = RESULTS, source: str = "README") -> str:
             record = read_record(results / f"{name}.json")
             body = record.table(labels, markdown=True)
         except (FileNotFoundError, ValueError) as error:
-            raise ValueError(f"{source}: table marker {match['spec']!r}: {error}") from error
+            marker = match["spec"]
+            raise ValueError(f"{source}: table marker {marker!r}: {error}") from error
         return f"{match[1]}{body}\n{match[4]}"
 
     return BLOCK.sub(table, text)
@@ -51,7 +53,8 @@ def render(text: str, results: Path = RESULTS, source: str = "README") -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="report out-of-date tables, change nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="report out-of-date tables, change nothing")
     parser.add_argument("--readme", type=Path, default=README)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
              if m["body"] != n["body"]]
     if args.check:
         for spec in stale:
-            print(f"{args.readme}: table {spec!r} is out of date; run python benchmarks/render_tables.py")
+            print(f"{args.readme}: table {spec!r} is out of date; "
+                  "run python benchmarks/render_tables.py")
         return 1 if stale else 0
     if stale:
         with atomic_path(args.readme, suffix=".md") as tmp:

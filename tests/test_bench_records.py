@@ -18,7 +18,8 @@ LOGS = RESULTS / "gpu_h200_2026-12-04"
 
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    path = REPO / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
@@ -27,7 +28,8 @@ def load(name: str):
 
 def log_table(path: Path) -> list[dict[str, str]]:
     """The rows of a ``|``-separated table printed into a log, as ``{label: cell}``."""
-    lines = [line for line in path.read_text().splitlines() if "|" in line and not line.startswith("#")]
+    lines = [line for line in path.read_text().splitlines()
+             if "|" in line and not line.startswith("#")]
     split = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     header, rows = split[0], [r for r in split[1:] if not set("".join(r)) <= set("-")]
     return [dict(zip(header, r + [""] * (len(header) - len(r)))) for r in rows]
@@ -35,8 +37,8 @@ def log_table(path: Path) -> list[dict[str, str]]:
 
 def test_every_record_names_machine_date_versions_and_command():
     records = read_records(RESULTS)
-    assert {"model_cpu_2026-11-26_1thread", "model_h200_2026-12-04", "metrics_cpu_2026-11-26",
-            "train_h200_2026-12-04"} <= set(records)
+    assert {"model_cpu_2026-11-26_1thread", "model_h200_2026-12-04",
+            "metrics_cpu_2026-11-26", "train_h200_2026-12-04"} <= set(records)
     for name, record in records.items():
         assert record["date"][:4].isdigit() and record["machine"], name
         assert record["software"]["mladlib"] and record["software"]["torch"], name
@@ -90,16 +92,19 @@ def test_bench_model_writes_a_record_the_book_can_read(tmp_path):
     bench = load("bench_model")
     records = load("records")
     common = dict(data="quick", B=2, T=32, C=21, F=256, H=32, L=2)
-    naive = bench.Result(bench.Case("naive", **common), times_s=[0.2], cpu_times_s=[0.4], peak_mib=100.0,
-                         gemm_gflops=50.0, gemm_cpu_gflops=25.0)
-    mlad = bench.Result(bench.Case("mlad", **common), times_s=[0.1], cpu_times_s=[0.1], peak_mib=80.0,
-                        gemm_gflops=50.0, gemm_cpu_gflops=25.0)
-    failed = bench.Result(bench.Case("mlad", compile=True, **common), error="failed: RuntimeError")
+    rates = dict(gemm_gflops=50.0, gemm_cpu_gflops=25.0)
+    naive = bench.Result(bench.Case("naive", **common), times_s=[0.2],
+                         cpu_times_s=[0.4], peak_mib=100.0, **rates)
+    mlad = bench.Result(bench.Case("mlad", **common), times_s=[0.1], cpu_times_s=[0.1],
+                        peak_mib=80.0, **rates)
+    failed = bench.Result(bench.Case("mlad", compile=True, **common),
+                          error="failed: RuntimeError")
     by_size = {("quick", 2, 32): naive}
     rows = [bench.record_row(r, by_size) for r in (naive, mlad, failed)]
     columns = [dict(label=label, cell=cell) for label, cell in bench.COLUMNS]
-    record = records.make_record("bench_model", "test", {"cpu": "x", "cores": 2}, columns, rows,
-                                 argv=["benchmarks/bench_model.py", "--quick"])
+    argv = ["benchmarks/bench_model.py", "--quick"]
+    record = records.make_record("bench_model", "test", {"cpu": "x", "cores": 2},
+                                 columns, rows, argv=argv)
     path = records.write_record(tmp_path / "quick.json", record)
     back = read_record(path)
     assert back["command"] == "python benchmarks/bench_model.py --quick"
@@ -113,3 +118,24 @@ def test_bench_model_writes_a_record_the_book_can_read(tmp_path):
     with pytest.raises(ValueError, match="needs"):
         records.write_record(tmp_path / "bad.json", {"rows": []})
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_bench_metrics_record_rows_render_as_a_record(tmp_path):
+    bench = load("bench_metrics")
+    records = load("records")
+    common = dict(dataset="Charades", labels="real", frames=160455, classes=157,
+                  exact=True, max_abs_diff=5e-15, memory="1082 MB RSS (472 MB before)",
+                  what="sweep", reference_s=(110.0, 100.0))
+    rows = [dict(common, device="cpu", fast_s=(2.0, 2.5)),
+            dict(common, device="cuda", fast_s=(0.5, 0.4))]
+    converted = bench.record_rows(rows)
+    assert converted[0]["speedup_wall"] == 55.0 and converted[0]["speedup_cpu"] == 40.0
+    assert "speedup_cpu" not in converted[1]  # CPU time means nothing for a GPU run
+    record = records.make_record("bench_metrics", "t", {"cpu": "x"}, bench.COLUMNS,
+                                 converted, argv=["benchmarks/bench_metrics.py"])
+    back = read_record(records.write_record(tmp_path / "m.json", record))
+    text = back.table(["dataset", "device", "speed-up (wall / CPU)",
+                       "frames x classes"])
+    assert "55.0x / 40.0x" in text and "160,455 x 157" in text
+    both = {"label": "s", "cell": "{speedup_wall:.1f}x / {speedup_cpu:.1f}x"}
+    assert back.cell(back.rows[1], both) == ""  # a field missing: a blank cell

@@ -7,8 +7,8 @@ from these files; the book reads them directly:
 
 * :func:`read_record` / :func:`read_records`: records as :class:`BenchmarkRecord`;
 * :meth:`BenchmarkRecord.where` / :meth:`BenchmarkRecord.row`: rows by their fields;
-* :meth:`BenchmarkRecord.table`: the record's table as Markdown or as aligned plain text,
-  with a chosen subset of its columns (narrow enough for a page);
+* :meth:`BenchmarkRecord.table`: the record's table as Markdown or as aligned plain
+  text, with a chosen subset of its columns (narrow enough for a page);
 * :func:`plot_speedups`: grouped bars of a ratio (speed-up over a baseline) per
   configuration, with optional floor lines; :func:`plot_largest_T`: the longest window
   each model fits, lower bounds marked; :func:`plot_flop_parts`: stacked bars of where a
@@ -46,8 +46,8 @@ SERIES_PALETTE = ("#D55E00", "#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E
 _NUMERIC = re.compile(r"(>= )?[-+\d,.e]+ ?[x%]?( / [-+\d,.e]+[x%]?)?( [a-zA-Z/]+)?")
 
 #: Fields every record must have.
-RECORD_FIELDS = ("benchmark", "title", "date", "machine", "software", "command", "source",
-                 "columns", "rows")
+RECORD_FIELDS = ("benchmark", "title", "date", "machine", "software", "command",
+                 "source", "columns", "rows")
 
 
 def _fields(template: str) -> list[str]:
@@ -69,15 +69,17 @@ class BenchmarkRecord:
         return self.meta[key]
 
     def where(self, **fields: Any) -> list[Mapping[str, Any]]:
-        """The rows whose fields equal ``fields`` (a row lacking a field never matches)."""
-        return [r for r in self.rows if all(k in r and r[k] == v for k, v in fields.items())]
+        """The rows whose fields equal ``fields`` (a row lacking one never matches)."""
+        return [r for r in self.rows
+                if all(k in r and r[k] == v for k, v in fields.items())]
 
     def row(self, **fields: Any) -> Mapping[str, Any]:
         """The one row whose fields equal ``fields``; ``ValueError`` naming the record
         and saying how many matched otherwise."""
         found = self.where(**fields)
         if len(found) != 1:
-            raise ValueError(f"record {self.name}: {len(found)} rows have {fields}, expected one")
+            raise ValueError(
+                f"record {self.name}: {len(found)} rows have {fields}, expected one")
         return found[0]
 
     def cell(self, row: Mapping[str, Any], column: Mapping[str, str]) -> str:
@@ -86,10 +88,12 @@ class BenchmarkRecord:
         if any(row.get(name) is None for name in _fields(template)):
             return ""
         text = template.format(**row)
-        return (">= " + text) if column.get("bound") and row.get(column["bound"]) else text
+        bound = column.get("bound")
+        return (">= " + text) if bound and row.get(bound) else text
 
-    def table(self, columns: Sequence[str] | None = None, rows: Sequence[Mapping[str, Any]] | None = None,
-              markdown: bool = False, headers: Mapping[str, str] | None = None) -> str:
+    def table(self, columns: Sequence[str] | None = None,
+              rows: Sequence[Mapping[str, Any]] | None = None, markdown: bool = False,
+              headers: Mapping[str, str] | None = None) -> str:
         """The record's table: the columns whose labels are in ``columns`` (all by
         default, in the order given), the ``rows`` given (all by default); Markdown, or
         plain text with aligned columns (numbers right-aligned). ``headers`` renames
@@ -99,9 +103,11 @@ class BenchmarkRecord:
         chosen = list(columns) if columns is not None else labels
         for label in chosen:
             if label not in labels:
-                raise ValueError(f"record {self.name} has no column {label!r}; columns: {labels}")
+                raise ValueError(
+                    f"record {self.name} has no column {label!r}; columns: {labels}")
         spec = [self.columns[labels.index(label)] for label in chosen]
-        body = [[self.cell(r, c) for c in spec] for r in (self.rows if rows is None else rows)]
+        rows = self.rows if rows is None else rows
+        body = [[self.cell(r, c) for c in spec] for r in rows]
         chosen = [(headers or {}).get(label, label) for label in chosen]
         if markdown:
             lines = [chosen, ["---"] * len(chosen), *body]
@@ -114,7 +120,8 @@ class BenchmarkRecord:
             return "  ".join(c.rjust(w) if right else c.ljust(w)
                              for c, w, right in zip(cells, widths, numeric)).rstrip()
 
-        return "\n".join([line(chosen), line(["-" * w for w in widths]), *map(line, body)])
+        rule = ["-" * w for w in widths]
+        return "\n".join([line(chosen), line(rule), *map(line, body)])
 
 
 def check_record(data: Mapping[str, Any], source: str = "<record>") -> None:
@@ -150,7 +157,8 @@ def read_record(path: str | Path) -> BenchmarkRecord:
     return BenchmarkRecord(path.stem, meta, tuple(data["columns"]), tuple(data["rows"]))
 
 
-def read_records(directory: str | Path, benchmark: str | None = None) -> dict[str, BenchmarkRecord]:
+def read_records(directory: str | Path,
+                 benchmark: str | None = None) -> dict[str, BenchmarkRecord]:
     """Every record (``*.json`` with a ``columns`` field) in ``directory`` by name, in
     name order; only those of ``benchmark`` (``"bench_model"``) if given. Other JSON
     files there (results that are not tables) are skipped."""
@@ -180,9 +188,9 @@ def plot_speedups(
 ) -> Figure:
     """Grouped bars: one group per key of ``groups`` (a configuration), one bar per
     series inside it (``{series: value}``; a series missing from a group leaves a gap).
-    Each bar is labelled with its value (``2.6x``; turned upright when a group holds more
-    than two bars, so that neighbours' labels never overlap). Group names of two lines
-    whose first line repeats (``"MultiTHUMOS\\nB = 1"``, ``"MultiTHUMOS\\nB = 8"``) make a
+    Each bar is labelled with its value (``2.6x``; upright when a group holds more than
+    two bars, so that neighbours' labels never overlap). Group names of two lines whose
+    first line repeats (``"MultiTHUMOS\\nB = 1"``, ``"MultiTHUMOS\\nB = 8"``) make a
     two-level axis: the second lines as ticks, each first line once below its run of
     groups. The legend sits below the axes. A grey line marks 1x;
     ``floors`` (``{label: value}``) adds dashed lines, e.g. a target the speed-up must
@@ -217,8 +225,9 @@ def plot_speedups(
             xpos = x[g] - 0.4 + (k + 0.5) * width  # the series keeps its slot in every group
             ax.bar(xpos, value, width * 0.92, color=color, label=None if labelled else label)
             labelled = True
-            ax.annotate(f"{value:.3g}x", (xpos, value), textcoords="offset points", xytext=(0, 2),
-                        ha="center", va="bottom", fontsize=9, rotation=90 if upright else 0)
+            ax.annotate(f"{value:.3g}x", (xpos, value), textcoords="offset points",
+                        xytext=(0, 2), ha="center", va="bottom", fontsize=9,
+                        rotation=90 if upright else 0)
     ax.axhline(1.0, color="#666666", linewidth=0.8)
     for k, (label, value) in enumerate((floors or {}).items()):
         ax.axhline(value, color="#333333", linestyle=("--", ":", "-.")[k % 3], linewidth=1.0, label=label)
@@ -226,13 +235,13 @@ def plot_speedups(
         ax.set_yscale("log")
     heads = [name.partition("\n")[0] for name in groups]
     shared = any(a == b for a, b in zip(heads, heads[1:]))
-    if shared:  # two-level axis: "MultiTHUMOS\nB = 1": the shared first line once per run
+    if shared:  # two-level axis: the shared first line once below its run of groups
         ax.set_xticks(x, [name.partition("\n")[2] for name in groups])
         start = 0
         for k in range(1, len(heads) + 1):
             if k == len(heads) or heads[k] != heads[start]:
-                ax.text((x[start] + x[k - 1]) / 2, -0.12, heads[start], ha="center", va="top",
-                        fontsize=10, transform=ax.get_xaxis_transform())
+                ax.text((x[start] + x[k - 1]) / 2, -0.12, heads[start], ha="center",
+                        va="top", fontsize=10, transform=ax.get_xaxis_transform())
                 start = k
     else:
         ax.set_xticks(x, list(groups))
@@ -241,11 +250,12 @@ def plot_speedups(
     top = max(v for values in groups.values() for v in values.values())
     top = max(top, *(floors or {}).values()) if floors else top
     if log:
-        ax.set_ylim(min(0.8, *(v for values in groups.values() for v in values.values())) * 0.9, top * 2.5)
+        lowest = min(v for values in groups.values() for v in values.values())
+        ax.set_ylim(min(0.8, lowest) * 0.9, top * 2.5)
     else:
         ax.set_ylim(0, top * (1.32 if upright else 1.18))
     ax.grid(axis="x", visible=False)
-    entries = len(series) + len(floors or {})  # the legend goes below, where it hides no bar
+    entries = len(series) + len(floors or {})  # below the axes, it hides no bar
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 if shared else -0.18),
               ncol=min(entries, 3), fontsize=9, frameon=False)
     return ax.figure
@@ -334,8 +344,8 @@ def plot_flop_parts(
         ax.barh(y, widths, left=left, color=color, label=name, edgecolor="white", linewidth=0.5)
         for yi, l, w, total in zip(y, left, widths, totals):
             if total > 0 and w / max(totals) > 0.06:
-                ax.annotate(f"{100 * w / total:.0f}%", (l + w / 2, yi), ha="center", va="center", fontsize=8,
-                            color="white")
+                ax.annotate(f"{100 * w / total:.0f}%", (l + w / 2, yi), ha="center",
+                            va="center", fontsize=8, color="white")
     for yi, total in zip(y, totals):
         ax.annotate(f"{total:,.1f}", (total, yi), textcoords="offset points", xytext=(3, 0), va="center",
                     fontsize=8)
@@ -344,11 +354,12 @@ def plot_flop_parts(
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(names), 3), fontsize=9, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(names), 3),
+              fontsize=9, frameon=False)
     return ax.figure
 
 
 __all__ = [
-    "BenchmarkRecord", "RECORD_FIELDS", "check_record", "plot_flop_parts", "plot_largest_T",
-    "plot_speedups", "read_record", "read_records",
+    "BenchmarkRecord", "RECORD_FIELDS", "check_record", "plot_flop_parts",
+    "plot_largest_T", "plot_speedups", "read_record", "read_records",
 ]
