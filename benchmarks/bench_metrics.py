@@ -26,6 +26,7 @@ Usage::
 
     python benchmarks/bench_metrics.py                 # CPU, both datasets
     python benchmarks/bench_metrics.py --devices cpu cuda   # also on the GPU (reference on the CPU)
+    python benchmarks/bench_metrics.py --out metrics.json   # also write a JSON record
 """
 
 from __future__ import annotations
@@ -245,6 +246,39 @@ def run(name: str, source: str, devices: list[str], repeats: int) -> list[dict]:
     return rows
 
 
+#: The JSON record's columns (``benchmarks/records.py``).
+COLUMNS = [
+    dict(label="dataset", cell="{dataset}"),
+    dict(label="frames x classes", cell="{frames:,} x {classes}"),
+    dict(label="device", cell="{device}"), dict(label="what", cell="{what}"),
+    dict(label="fast s (wall / CPU)", cell="{fast_wall_s:.3f} / {fast_cpu_s:.3f}"),
+    dict(label="reference s (wall / CPU)",
+         cell="{reference_wall_s:.2f} / {reference_cpu_s:.2f}"),
+    dict(label="speed-up (wall / CPU)",
+         cell="{speedup_wall:.1f}x / {speedup_cpu:.1f}x"),
+    dict(label="max |diff|", cell="{max_abs_diff:.1e}"),
+    dict(label="peak memory", cell="{memory}"),
+]
+
+
+def record_rows(rows: list[dict]) -> list[dict]:
+    """The measured rows as the JSON record's rows: wall and CPU seconds apart, and
+    speed-ups (the CPU-time one only where the fast path ran on the CPU)."""
+    out = []
+    for r in rows:
+        (fast_wall, fast_cpu), (ref_wall, ref_cpu) = r["fast_s"], r["reference_s"]
+        kept = ("dataset", "labels", "frames", "classes", "device", "what",
+                "max_abs_diff", "exact", "memory")
+        row = {k: r[k] for k in kept}
+        row.update(fast_wall_s=fast_wall, fast_cpu_s=fast_cpu,
+                   reference_wall_s=ref_wall, reference_cpu_s=ref_cpu,
+                   speedup_wall=ref_wall / fast_wall)
+        if r["device"] == "cpu":
+            row["speedup_cpu"] = ref_cpu / fast_cpu
+        out.append(row)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", nargs="+", default=["cpu"], choices=["cpu", "cuda"],
@@ -252,6 +286,9 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--labels", default="auto", choices=["auto", "real", "synthetic"])
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats of the fast path (best is kept)")
+    parser.add_argument("--out", type=Path,
+                        help="also write the run as a JSON record here "
+                             "(benchmarks/render_tables.py renders it in the README)")
     parser.add_argument("--probe", nargs=2, metavar=("DATASET", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:  # child process of probe_memory: print its own peak memory as JSON
@@ -285,6 +322,17 @@ def main() -> int:
               f"{r['max_abs_diff']:10.1e} {str(r['exact']):>5}  {r['memory']}")
     ok = all(r["exact"] and r["max_abs_diff"] <= 1e-9 for r in rows)
     print("all exact to 1e-9" if ok else "NOT EXACT")
+    if args.out:
+        from benchmarks.records import make_record, write_record
+
+        gpu = torch.cuda.get_device_name() if "cuda" in args.devices else None
+        record = make_record(
+            "bench_metrics", "Action-conditional metrics against the loop reference",
+            dict(cpu=machine(), cores=os.cpu_count(), gpu=gpu,
+                 torch_threads=torch.get_num_threads()),
+            COLUMNS, record_rows(rows), exact=ok,
+        )
+        print(f"record written to {write_record(args.out, record)}", file=sys.stderr)
     return 0 if ok else 1
 
 

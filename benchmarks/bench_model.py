@@ -37,7 +37,8 @@ baseline, with and without fused attention.
     python benchmarks/bench_model.py --quick          # tiny sizes, a smoke test
     python benchmarks/bench_model.py --device cuda --compile --time-budget-s 330
 
-Prints one table (progress goes to stderr); exits 0.
+Prints one table (progress goes to stderr); ``--out FILE`` also writes it as a JSON
+record (``benchmarks/records.py``). Exits 0.
 """
 
 from __future__ import annotations
@@ -425,6 +426,49 @@ HEADER = ["model", "data", "B", "T", "dtype", "attention", "ms/step", "ms/window
           "GFLOP run", "%fp32 GEMM", "peak MiB", "vs naive", "CPU ms/step", "%fp32 GEMM (CPU)", "vs naive (CPU)", "note"]
 
 
+#: The record's columns: (label of HEADER, cell template over the record row's fields).
+COLUMNS = [
+    ("model", "{model}"), ("data", "{data}"), ("B", "{B}"), ("T", "{T}"),
+    ("dtype", "{dtype}"), ("attention", "{attention}"),
+    ("ms/step", "{ms_per_step:.0f}"),
+    ("ms/window", "{ms_per_window:.1f}"), ("windows/s", "{windows_per_s:.2f}"),
+    ("GFLOP", "{gflop:.1f}"), ("GFLOP run", "{gflop_run:.1f}"),
+    ("%fp32 GEMM", "{pct_fp32_gemm:.0f}%"), ("peak MiB", "{peak_mib:.0f}"),
+    ("vs naive", "{vs_naive:.2f}x"), ("CPU ms/step", "{cpu_ms_per_step:.0f}"),
+    ("%fp32 GEMM (CPU)", "{pct_fp32_gemm_cpu:.0f}%"),
+    ("vs naive (CPU)", "{vs_naive_cpu:.2f}x"),
+    ("note", "{note}"), ("error", "{error}"),
+]
+
+
+def record_row(result: Result, naive: dict[tuple, Result]) -> dict:
+    """The fields of one row of the JSON record (numbers unrounded; a field that was not
+    measured is left out)."""
+    c = result.case
+    kind = row(result, naive)[0]
+    fields = dict(model=kind, data=c.data, B=c.B, T=c.T, dtype=c.dtype,
+                  attention="-" if c.model == "naive" else c.attention)
+    if c.note:
+        fields["note"] = c.note
+    if result.error:
+        return {**fields, "error": result.error}
+    step, cpu = result.step_s, result.step_cpu_s
+    base = naive.get((c.data, c.B, c.T))
+    compared = base is not None and c.model != "full"
+    gflop = result.flops / 1e9
+    values = dict(
+        ms_per_step=step * 1e3, ms_per_window=step / c.B * 1e3,
+        windows_per_s=c.B / step,
+        gflop=gflop, gflop_run=result.executed_flops / 1e9,
+        pct_fp32_gemm=100 * gflop / step / result.gemm_gflops, peak_mib=result.peak_mib,
+        vs_naive=base.step_s / step if compared else math.nan,
+        cpu_ms_per_step=cpu * 1e3,
+        pct_fp32_gemm_cpu=100 * gflop / cpu / result.gemm_cpu_gflops,
+        vs_naive_cpu=base.step_cpu_s / cpu if compared else math.nan,
+    )
+    return {**fields, **{k: v for k, v in values.items() if math.isfinite(v)}}
+
+
 def row(result: Result, naive: dict[tuple, Result]) -> list[str]:
     """A table row; the three CPU-time columns are blank on CUDA."""
     c = result.case
@@ -484,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-malloc-defaults", action="store_true",
                         help="leave glibc malloc's thresholds as they are (default: mladlib.utils.keep_freed_memory)")
+    parser.add_argument("--out", type=Path,
+                        help="also write the run as a JSON record here "
+                             "(benchmarks/render_tables.py renders it in the README)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
@@ -557,6 +604,29 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     naive = {(r.case.data, r.case.B, r.case.T): r for r in results if r.case.model == "naive" and not r.error}
     print_table([row(r, naive) for r in results])
+    if args.out:
+        from benchmarks.records import make_record, write_record
+
+        gemm = {}  # GFLOP/s of the yardstick matmuls, medians over the rows
+        if measured:
+            gemm["fp32"] = statistics.median(r.gemm_gflops for r in measured)
+        if measured and args.device == "cpu":
+            gemm["fp32_cpu"] = statistics.median(r.gemm_cpu_gflops for r in measured)
+        bf16_rates = [r.gemm_bf16_gflops for r in measured
+                      if not math.isnan(r.gemm_bf16_gflops)]
+        if bf16_rates:
+            gemm["bf16"] = statistics.median(bf16_rates)
+        gpu = torch.cuda.get_device_name() if args.device == "cuda" else None
+        where = dict(cpu=cpu_name(), cores=os.cpu_count(), gpu=gpu,
+                     torch_threads=torch.get_num_threads())
+        record = make_record(
+            "bench_model", "Training step of MLAD against the public layout", where,
+            [dict(label=label, cell=cell) for label, cell in COLUMNS],
+            [record_row(r, naive) for r in results],
+            argv=[__file__, *(argv or sys.argv[1:])], gemm_gflops=gemm,
+            parameters={f"{d}, {m}": n for (d, m), n in params.items()},
+        )
+        print(f"record written to {write_record(args.out, record)}", file=sys.stderr)
     return 0
 
 

@@ -32,7 +32,8 @@ table says how many. On CUDA the defaults are the full epoch and the whole test 
     python benchmarks/bench_train.py --device cuda --compile           # GPU: full epoch, bf16
     python benchmarks/bench_train.py --quick                           # default embedded data, small model
 
-Prints one table (progress goes to stderr); exits 0.
+Prints one table (progress goes to stderr); ``--out FILE`` also writes it as a JSON
+record (``benchmarks/records.py``). Exits 0.
 """
 
 from __future__ import annotations
@@ -169,6 +170,16 @@ def inference(model: nn.Module, videos: VideoDataset, args: argparse.Namespace, 
     return dict(videos=len(scores), frames=frames, seconds=seconds)
 
 
+#: The JSON record's columns (``benchmarks/records.py``): the printed table's.
+COLUMNS = [
+    dict(label="what", cell="{what}"), dict(label="measured", cell="{measured}"),
+    dict(label="seconds", cell="{seconds:.2f}"),
+    dict(label="throughput", cell="{throughput:,.1f} {throughput_unit}"),
+    dict(label="model step %", cell="{model_step_pct:.1f}"),
+    dict(label="whole split, s (est.)", cell="{whole_split_s:.1f}"),
+]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -192,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--threads", type=int, help="torch's intra-op threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path,
+                        help="also write the run as a JSON record here "
+                             "(benchmarks/render_tables.py renders it in the README)")
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.hidden, args.layers, args.window, args.classes = "default", 32, 2, 64, len(synth.CLASS_NAMES)
@@ -255,6 +269,35 @@ def main(argv: list[str] | None = None) -> int:
         print("| " + " | ".join(r) + " |")
     print(f"\ntrain epoch: {t['waiting']:.2f} s waiting for batches, {t['stepping']:.2f} s in model steps. "
           "'est.' scales the measured part to the whole split (exact when all of it was run).")
+    if args.out:
+        from benchmarks.records import make_record, write_record
+
+        records = [
+            dict(what="train epoch", measured=rows[0][1], seconds=t["total"],
+                 throughput=t["windows"] / t["total"], throughput_unit="windows/s",
+                 model_step_pct=100 * t["stepping"] / t["total"],
+                 whole_split_s=epoch_windows * t["total"] / t["windows"]),
+            dict(what="data only", measured=rows[1][1], seconds=t["data_only"],
+                 throughput=t["data_windows"] / t["data_only"],
+                 throughput_unit="windows/s"),
+            dict(what="sliding inference", measured=rows[2][1], seconds=i["seconds"],
+                 throughput=i["frames"] / i["seconds"], throughput_unit="frames/s",
+                 whole_split_s=sum(test.frame_counts) * i["seconds"] / i["frames"]),
+        ]
+        gpu = torch.cuda.get_device_name() if device.type == "cuda" else None
+        where = dict(cpu=cpu_name(), cores=os.cpu_count(), gpu=gpu,
+                     torch_threads=torch.get_num_threads())
+        settings = dict(dtype=args.dtype, batch=args.batch_size,
+                        micro_batch=args.micro_batch, C=args.classes, T=args.window,
+                        F=train.feature_dim, H=args.hidden, L=args.layers,
+                        num_workers=args.num_workers, compile=args.compile)
+        command = [__file__, *(argv if argv is not None else sys.argv[1:])]
+        record = make_record(
+            "bench_train", f"Training epoch and sliding inference, '{args.size}' data",
+            where, COLUMNS, records, argv=command, settings=settings,
+            waiting_s=t["waiting"], stepping_s=t["stepping"],
+        )
+        print(f"record written to {write_record(args.out, record)}", file=sys.stderr)
     return 0
 
 

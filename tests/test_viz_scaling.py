@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import json
 from pathlib import Path
 
 import matplotlib
@@ -14,157 +14,98 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from mladlib.viz.style import displayed_text_px  # noqa: E402
+
 from mladlib.viz.scaling import (  # noqa: E402
-    find_table,
-    is_lower_bound,
-    parse_benchmark_tables,
-    parse_number,
-    parse_numbers,
+    check_record,
     plot_flop_parts,
     plot_largest_T,
     plot_speedups,
-    read_benchmark_tables,
-    strip_markup,
+    read_record,
+    read_records,
 )
 
 REPO = Path(__file__).resolve().parents[1]
 
-RECORD = """\
-# Benchmarks
-
-## Speed
-
-`benchmarks/bench_x.py` times things.
-
-```bash
-python benchmarks/bench_x.py                  # CPU, both sizes
-python benchmarks/bench_x.py --device cuda    # and on the GPU
-## not a heading: inside a code block
-| not | a table | inside |
-|---|---|---|
-```
-
-### 2026-01-02, CPU: Some Xeon, 2 cores
-
-torch 2.0. A note.
-
-`python benchmarks/bench_x.py --threads 1` (matmul 100 GFLOP/s):
-
-| data | B | model | ms/step | vs naive |
-|---|---|---|---|---|
-| small | 1 | naive | 1,455 | 1.00x |
-| small | 1 | **fast** | **973** | **1.50x** |
-
-The largest T:
-
-| model | largest T |
-|:---|---:|
-| fast | >= 11,264 |
-| slow | 1,408 |
-
-### 2026-01-03, GPU: Some GPU (80 GB)
-
-A quiet machine.
-
-| data | fast s | speed-up |
-|---|---|---|
-| small | 0.73 / 0.73 | 23x / 21x |
-
-## Other
-
-| a | b |
-|---|---|
-| 1 | |
-"""
+RECORD = {
+    "benchmark": "bench_x", "title": "speed", "date": "2026-01-02",
+    "machine": {"cpu": "Some Xeon", "cores": 2},
+    "software": {"mladlib": "0.1.0", "torch": "2.0"},
+    "command": "python benchmarks/bench_x.py", "source": "a test",
+    "columns": [
+        {"label": "model", "cell": "{model}"},
+        {"label": "ms/step", "cell": "{ms_per_step:,.0f}"},
+        {"label": "vs naive", "cell": "{vs_naive:.2f}x"},
+        {"label": "largest T", "cell": "{largest_T:,}", "bound": "lower_bound"},
+    ],
+    "rows": [
+        {"model": "naive", "ms_per_step": 1455.2, "vs_naive": 1.0, "largest_T": 1408,
+         "lower_bound": False},
+        {"model": "fast", "ms_per_step": 973.0, "vs_naive": 1.4955, "largest_T": 11264,
+         "lower_bound": True},
+        {"model": "failed"},
+    ],
+}
 
 
-def test_tables_come_with_their_section_heading_caption_and_command():
-    tables = parse_benchmark_tables(RECORD)
-    assert [(t.section, t.subsection[:10]) for t in tables] == [
-        ("Speed", "2026-01-02"), ("Speed", "2026-01-02"), ("Speed", "2026-01-03"), ("Other", "")]
-    cpu, largest, gpu, other = tables
-    assert cpu.subsection == "2026-01-02, CPU: Some Xeon, 2 cores"
-    assert cpu.header == ("data", "B", "model", "ms/step", "vs naive")
-    assert cpu.rows[1] == ("small", "1", "fast", "973", "1.50x")  # emphasis removed
-    assert cpu.caption == "`python benchmarks/bench_x.py --threads 1` (matmul 100 GFLOP/s):"
-    assert cpu.line == RECORD.splitlines().index("| data | B | model | ms/step | vs naive |") + 1
-    # the closest inline command of the subsection, also for the table after it
-    assert cpu.command == largest.command == "python benchmarks/bench_x.py --threads 1"
-    assert largest.caption == "The largest T:" and largest.rows == (("fast", ">= 11,264"), ("slow", "1,408"))
-    # no inline command: the section's fenced command whose comment names the device
-    assert gpu.command == "python benchmarks/bench_x.py --device cuda"
-    assert other.command is None and other.rows == (("1", ""),)
+def write(path: Path, data) -> Path:
+    path.write_text(json.dumps(data))
+    return path
 
 
-def test_table_accessors_and_plain_text():
-    cpu = parse_benchmark_tables(RECORD)[0]
-    assert cpu.column("ms/step") == ["1,455", "973"]
-    assert cpu.records()[0] == {"data": "small", "B": "1", "model": "naive", "ms/step": "1,455", "vs naive": "1.00x"}
-    assert cpu.where(model="fast", B="1") == [cpu.records()[1]]
-    assert cpu.where(**{"vs naive": "9x"}) == []
+def test_a_record_reads_back_with_its_rows_and_metadata(tmp_path):
+    record = read_record(write(tmp_path / "bench_x_cpu.json", RECORD))
+    assert record.name == "bench_x_cpu" and record["date"] == "2026-01-02"
+    assert record.row(model="fast")["ms_per_step"] == 973.0
+    assert record.where(model="nobody") == [] and len(record.where()) == 3
+    with pytest.raises(ValueError, match="bench_x_cpu: 0 rows have"):
+        record.row(model="nobody")
+
+
+def test_a_record_renders_markdown_and_aligned_text(tmp_path):
+    record = read_record(write(tmp_path / "r.json", RECORD))
+    markdown = record.table(markdown=True).splitlines()
+    assert markdown[0] == "| model | ms/step | vs naive | largest T |"
+    assert markdown[2] == "| naive | 1,455 | 1.00x | 1,408 |"
+    assert markdown[3] == "| fast | 973 | 1.50x | >= 11,264 |"
+    assert markdown[4] == "| failed |  |  |  |"  # no fields: blank cells
+    fast = record.where(model="fast")
+    text = record.table(["vs naive", "model"], rows=fast).splitlines()
+    assert text[2].index("1.50x") + len("1.50x") == len("vs naive")  # right-aligned
     with pytest.raises(ValueError, match="no column 'peak'"):
-        cpu.column("peak")
-    with pytest.raises(ValueError, match="no column 'peak'"):
-        cpu.where(peak="1")
-    text = cpu.format().splitlines()
-    assert text[0].split() == ["data", "B", "model", "ms/step", "vs", "naive"]
-    assert set(text[1].replace("  ", "")) == {"-"} and len(text) == 4
-    assert text[3].index("973") == text[0].index("ms/step")  # columns aligned
-    assert "**" not in cpu.format()
+        record.table(["peak"])
 
 
-def test_find_table_wants_exactly_one_match():
-    tables = parse_benchmark_tables(RECORD)
-    assert find_table(tables, "Speed", "CPU", ["vs naive"]) is tables[0]
-    assert find_table(tables, "Speed", columns=["largest T"]) is tables[1]
-    assert find_table(tables, "Speed", "GPU", command_contains="--device cuda") is tables[2]
-    with pytest.raises(ValueError, match="2 tables match"):
-        find_table(tables, "Speed", "CPU")
-    with pytest.raises(ValueError, match="0 tables match"):
-        find_table(tables, "Speed", "TPU")
+def test_bad_records_are_refused_naming_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent.json"):
+        read_record(tmp_path / "absent.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="broken.json: not valid JSON"):
+        read_record(tmp_path / "broken.json")
+    no_date = {k: v for k, v in RECORD.items() if k != "date"}
+    with pytest.raises(ValueError, match=r"nodate.json: a benchmark record needs"):
+        read_record(write(tmp_path / "nodate.json", no_date))
+    with pytest.raises(ValueError, match="must name the torch version"):
+        check_record({**RECORD, "software": {"mladlib": "0.1.0"}}, "x")
+    with pytest.raises(ValueError, match="column 0 needs a label and a cell"):
+        check_record({**RECORD, "columns": [{"label": "a"}]}, "x")
 
 
-def test_numbers_out_of_cells():
-    assert parse_number("**3758**") == 3758 and parse_number("1,408") == 1408
-    assert parse_number("2.64x") == 2.64 and parse_number("44%") == 44 and parse_number("0.364") == 0.364
-    assert parse_number(">= 11,264") == 11264 and parse_number("6e-15") == 6e-15
-    assert math.isnan(parse_number("")) and math.isnan(parse_number("  **  **"))
-    assert parse_numbers("0.73 / 0.73") == [0.73, 0.73]
-    assert parse_numbers("**1082 MB** (472 before)") == [1082, 472]
-    assert parse_numbers("138,560 x 65") == [138560, 65]
-    with pytest.raises(ValueError, match="holds 2 numbers"):
-        parse_number("23x / 21x")
-    with pytest.raises(ValueError, match="holds 0 numbers"):
-        parse_number("n/a")
-    assert is_lower_bound(">= 11,264") and is_lower_bound("**≥ 5**") and not is_lower_bound("1,408")
-    assert strip_markup(" **`x`** ") == "x"
+def test_read_records_skips_other_json_and_filters_by_benchmark(tmp_path):
+    write(tmp_path / "a.json", RECORD)
+    write(tmp_path / "b.json", {**RECORD, "benchmark": "bench_y"})
+    write(tmp_path / "ablations.json", {"runs": {}})  # a result that is not a table
+    assert list(read_records(tmp_path)) == ["a", "b"]
+    assert list(read_records(tmp_path, "bench_y")) == ["b"]
+    with pytest.raises(FileNotFoundError, match="records folder not found"):
+        read_records(tmp_path / "nothing")
 
 
-def test_bad_records_are_refused_by_name(tmp_path):
-    broken = "## S\n\n| a | b |\n|---|---|\n| 1 | 2 | 3 |\n"
-    with pytest.raises(ValueError, match=r"record\.md, line 5: a table row with 3 cells under a header of 2"):
-        parse_benchmark_tables(broken, source="record.md")
-    path = tmp_path / "README.md"
-    with pytest.raises(FileNotFoundError, match="README.md"):
-        read_benchmark_tables(path)
-    path.write_text(RECORD)
-    assert len(read_benchmark_tables(path)) == 4
-
-
-def test_the_repository_record_parses():
-    path = REPO / "benchmarks" / "README.md"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent")
-    tables = read_benchmark_tables(path)
-    sections = {t.section for t in tables}
-    assert {"Model", "Metrics"} <= sections
-    for table in tables:
-        if table.section in ("Model", "Metrics"):
-            assert table.subsection[:4].isdigit(), table.line  # a dated heading
-            assert table.command is not None and table.command.startswith("python benchmarks/bench_"), table.line
-            assert all(len(row) == len(table.header) for row in table.rows)
-    gpu = find_table(tables, "Model", "H200", ["vs naive", "dtype, attention"])
-    assert all(parse_number(v) > 0 for v in gpu.column("vs naive"))
+def test_the_repository_records_read():
+    records = read_records(REPO / "benchmarks" / "results", "bench_model")
+    gpu = records["model_h200_2026-11-26"]
+    assert all(r["vs_naive"] > 0 for r in gpu.rows)
+    assert gpu.row(data="MultiTHUMOS", B=32, model="MLAD, compiled")["vs_naive"] == 4.89
 
 
 def test_speedups_draw_one_bar_per_value_with_floors():
@@ -175,13 +116,34 @@ def test_speedups_draw_one_bar_per_value_with_floors():
     heights = sorted(round(p.get_height(), 3) for p in ax.patches)
     assert heights == [1.5, 2.4, 2.5]
     assert {to_hex(p.get_facecolor()) for p in ax.patches if round(p.get_height(), 1) in (2.4, 2.5)} == {"#d55e00"}
-    assert [t.get_text() for t in ax.get_xticklabels()] == list(groups)
+    # the shared first line "A" once below its two groups, the second lines as ticks
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["B = 1", "B = 4"]
+    assert [t.get_text() for t in ax.texts].count("A") == 1
     assert ax.get_title() == "speed" and "speed-up" in ax.get_ylabel()
     assert sorted(line.get_ydata()[0] for line in ax.get_lines()) == [1.0, 1.3]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["target 1.3x", "fp32", "bf16"]
-    assert {t.get_text() for t in ax.texts} == {"1.5x", "2.4x", "2.5x"}
+    assert {t.get_text() for t in ax.texts} == {"1.5x", "2.4x", "2.5x", "A"}
+    other = plot_speedups({"A": {"x": 2.0}, "B": {"x": 3.0}}, "t").axes[0]
+    assert [t.get_text() for t in other.get_xticklabels()] == ["A", "B"]
     log = plot_speedups(groups, "log", log=True)
     assert log.axes[0].get_yscale() == "log"
+
+
+def test_speedups_stay_legible_with_many_groups_and_series():
+    # six configurations of four series (chapter 8's H200 record): labels upright, no
+    # text below 10 px at a 1400 px window, value labels of neighbouring bars apart
+    series = ["fp32", "bf16", "bf16, math", "compiled"]
+    groups = {f"{data}\nB = {b}": {s: 1.5 + k / 3 for k, s in enumerate(series)}
+              for data in ("MultiTHUMOS", "Charades") for b in (1, 8, 32)}
+    fig = plot_speedups(groups, "six groups", floors={"3x": 3.0})
+    assert fig.get_figwidth() <= 7.0 and displayed_text_px(fig) >= 10
+    labels = [t for t in fig.axes[0].texts if t.get_text().endswith("x")]
+    assert len(labels) == 24 and all(t.get_rotation() == 90 for t in labels)
+    fig.canvas.draw()
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))  # no two overlap
+    import matplotlib.pyplot as plt
+    plt.close("all")
 
 
 def test_speedups_refuse_bad_input():
