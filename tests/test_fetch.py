@@ -44,7 +44,8 @@ if not SHARED.is_dir():
     SHARED = Path("/work/shared/data")
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(),
-    reason="the real annotation files (../shared/data) are absent: a fresh clone has no copy",
+    reason="the real annotation files (../shared/data) are absent: a fresh clone has "
+           "no copy",
 )
 
 _MLAD = "ptirupat/MLAD@6337cb32d328cb290c549c401c07a22ec35752cd"
@@ -108,8 +109,9 @@ def test_pins_are_the_published_files(name):
 
 def test_the_old_url_and_hash_pairing_is_caught():
     """Before: the JSON's URL pointed at super-events, its hash at MLAD's file."""
-    old = RemoteFile("piergiaj/super-events-cvpr18", "d4f940565d878ddf573a4a888c61d167683fae42",
-                     "data/multithumos.json", DATASET_FILES["multithumos"][0].pin)
+    old = RemoteFile("piergiaj/super-events-cvpr18",
+                     "d4f940565d878ddf573a4a888c61d167683fae42", "data/multithumos.json",
+                     DATASET_FILES["multithumos"][0].pin)
     with pytest.raises(AssertionError, match="super-events"):
         check_against_published(old)
 
@@ -143,13 +145,14 @@ def test_multithumos_classes_are_the_converted_mapping():
     assert pin_of(thumos_class_names(mapping.encode())) == item.pin
 
 
-# --- a local server ------------------------------------------------------------------------
+# --- a local server
+# ------------------------------------------------------------------------
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files[path]``; ``server.behaviour[path]`` changes how: "cut" (half
-    the body, the whole length announced), "trickle" (a byte every 0.3 s), "slow" (no
-    answer for 2 s), "loop" (redirect to itself), an int (that HTTP status)."""
+    """Serves ``server.files[path]``; ``server.behaviour[path]`` changes how: "cut"
+    (half the body, the whole length announced), "trickle" (a byte every 0.3 s), "slow"
+    (no answer for 2 s), "loop" (redirect to itself), an int (that HTTP status)."""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         self.server.requests.append(self.path)
@@ -214,8 +217,9 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "annotations"
 
 
-SMALL_JSON = b'{"v1": {"subset": "training", "duration": 10.0, "actions": [[1, 0.0, 5.0]]},' \
-             b' "v2": {"subset": "testing", "duration": 8.0, "actions": []}}\n'
+SMALL_JSON = (b'{"v1": {"subset": "training", "duration": 10.0, '
+              b'"actions": [[1, 0.0, 5.0]]},'
+              b' "v2": {"subset": "testing", "duration": 8.0, "actions": []}}\n')
 SMALL_FILES = {"annotations.json": SMALL_JSON, "train_list.txt": b"v1\n",
                "test_list.txt": b"v2\n", "classes.txt": b"Jump\n"}
 
@@ -226,7 +230,8 @@ def _url(name: str) -> str:
 
 @pytest.fixture
 def small_dataset(monkeypatch, server):
-    """A dataset ``small`` of four small published files, pinned and served by ``server``."""
+    """A dataset ``small`` of four small published files, pinned and served by
+    ``server``."""
     items = tuple(
         AnnotationFile(name, pin_of(body), name,
                        RemoteFile("owner/repo", "a" * 40, name, pin_of(body)))
@@ -248,14 +253,16 @@ def test_download_success_and_reuse(cache, server, small_dataset):
     for name, body in SMALL_FILES.items():
         assert (folder / name).read_bytes() == body
     assert _leftovers(folder) == sorted(SMALL_FILES)  # no temporary file behind
-    assert lines[0] == f"downloading {server.url}{_url('annotations.json')} ({len(SMALL_JSON)} bytes)"
+    url = f"{server.url}{_url('annotations.json')}"
+    assert lines[0] == f"downloading {url} ({len(SMALL_JSON)} bytes)"
     assert read_split(folder / "train_list.txt") == ["v1"]
     count = len(server.requests)  # a second call verifies the cache, downloads nothing
     assert fetch_annotations("small", mirror=server.url) == folder
     assert len(server.requests) == count
 
 
-def test_a_trailing_newline_is_refused_with_url_sizes_and_hashes(cache, server, small_dataset):
+def test_a_trailing_newline_is_refused_naming_url_sizes_hashes(cache, server,
+                                                                small_dataset):
     served = SMALL_JSON.rstrip(b"\n")
     server.files[_url("annotations.json")] = served
     with pytest.raises(ChecksumError) as error:
@@ -275,8 +282,8 @@ def test_the_super_events_copy_is_refused(cache, server):
     item = DATASET_FILES["multithumos"][0]
     body = (SHARED / "multithumos" / "multithumos.json").read_bytes()
     server.files[f"/{item.remote.url_path}"] = body.rstrip(b"\n")
-    with pytest.raises(ChecksumError, match=r"received 811,668 bytes with SHA-256 ecbe8f1e"
-                       r".* expected 811,669 bytes with SHA-256 17f2574c"):
+    with pytest.raises(ChecksumError, match=r"received 811,668 bytes with SHA-256 "
+                       r"ecbe8f1e.* expected 811,669 bytes with SHA-256 17f2574c"):
         fetch_annotations("multithumos", mirror=server.url)
 
 
@@ -299,7 +306,8 @@ def test_real_files_through_local_server(cache, server, monkeypatch, name):
     folder = fetch_annotations(name, mirror=server.url)
     assert _leftovers(folder) == sorted(SMALL_FILES)
     for item in items:
-        assert (folder / item.name).read_bytes() == (SHARED / name / item.local).read_bytes()
+        local = SHARED / name / item.local
+        assert (folder / item.name).read_bytes() == local.read_bytes()
 
 
 def test_interrupted_transfer_is_refused_and_not_cached(cache, server, small_dataset):
@@ -308,11 +316,12 @@ def test_interrupted_transfer_is_refused_and_not_cached(cache, server, small_dat
         fetch_annotations("small", mirror=server.url)
     assert _leftovers(cache / "small") == ["annotations.json"]  # the verified one stays
     server.behaviour.clear()  # once the server recovers, the fetch completes
-    assert _leftovers(fetch_annotations("small", mirror=server.url)) == sorted(SMALL_FILES)
+    folder = fetch_annotations("small", mirror=server.url)
+    assert _leftovers(folder) == sorted(SMALL_FILES)
 
 
-@pytest.mark.parametrize("status, words", [(404, "HTTP 404 Not Found from"),
-                                           (500, "HTTP 500 Internal Server Error from")])
+@pytest.mark.parametrize("status, words", [
+    (404, "HTTP 404 Not Found from"), (500, "HTTP 500 Internal Server Error from")])
 def test_http_status_is_reported(cache, server, small_dataset, status, words):
     server.behaviour[_url("test_list.txt")] = status
     with pytest.raises(DownloadError) as error:
@@ -323,7 +332,8 @@ def test_http_status_is_reported(cache, server, small_dataset, status, words):
 
 def test_redirect_loop_is_reported(cache, server, small_dataset):
     server.behaviour[_url("annotations.json")] = "loop"
-    with pytest.raises(DownloadError, match=r"redirect loop at http://127\.0\.0\.1.*302"):
+    with pytest.raises(DownloadError,
+                       match=r"redirect loop at http://127\.0\.0\.1.*302"):
         fetch_annotations("small", mirror=server.url)
 
 
@@ -331,20 +341,23 @@ def test_refused_connection_is_reported(cache, small_dataset):
     with socket.socket() as s:  # a port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(DownloadError, match=rf"connection to http://127\.0\.0\.1:{port}/.* refused"):
+    with pytest.raises(DownloadError,
+                       match=rf"connection to http://127\.0\.0\.1:{port}/.* refused"):
         fetch_annotations("small", mirror=f"http://127.0.0.1:{port}")
 
 
 def test_timeout_is_reported(cache, server, small_dataset):
     server.behaviour[_url("annotations.json")] = "slow"
-    with pytest.raises(DownloadError, match=r"no answer from .*annotations\.json within 0\.5 s"):
+    with pytest.raises(DownloadError,
+                       match=r"no answer from .*annotations\.json within 0\.5 s"):
         fetch_annotations("small", mirror=server.url, timeout=0.5)
 
 
 def test_a_trickle_meets_the_deadline(cache, server, small_dataset):
     server.behaviour[_url("annotations.json")] = "trickle"  # 138 bytes would take 41 s
     started = time.monotonic()
-    with pytest.raises(DownloadError, match=r"deadline passed while downloading .* of 138 bytes"):
+    with pytest.raises(DownloadError,
+                       match=r"deadline passed while downloading .* of 138 bytes"):
         fetch_annotations("small", mirror=server.url, timeout=5, deadline=1.5)
     assert time.monotonic() - started < 5
     assert _leftovers(cache / "small") == []
@@ -359,8 +372,10 @@ def test_reading_stops_at_the_pinned_size(cache, server, small_dataset):
 def test_temporaries_of_a_killed_run_are_removed(cache, server, small_dataset):
     folder = cache / "small"
     folder.mkdir(parents=True)
-    stale = [folder / ".annotations.json.k3j_x9q2.tmp", folder / ".classes.txt.abcdefgh.tmp"]
-    kept = [folder / ".annotations.json.bak", folder / "notes.txt"]  # not ours: left alone
+    stale = [folder / ".annotations.json.k3j_x9q2.tmp",
+             folder / ".classes.txt.abcdefgh.tmp"]
+    # not names the writer makes: left alone
+    kept = [folder / ".annotations.json.bak", folder / "notes.txt"]
     for path in stale + kept:
         path.write_bytes(b"partial")
     fetch_annotations("small", mirror=server.url)
@@ -383,10 +398,12 @@ def test_tampered_cache_is_replaced(cache, server, small_dataset):
 def test_missing_root_is_an_error_even_with_a_valid_cache(cache, server, small_dataset,
                                                            tmp_path, monkeypatch):
     fetch_annotations("small", mirror=server.url)
-    with pytest.raises(FileNotFoundError, match=r"annotation folder .*nowhere \(root=\)"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"annotation folder .*nowhere \(root=\)"):
         fetch_annotations("small", root=tmp_path / "nowhere")
     monkeypatch.setenv(ANNOTATIONS_ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match=rf"nowhere \(\${ANNOTATIONS_ENV}\) does not"):
+    with pytest.raises(FileNotFoundError,
+                       match=rf"nowhere \(\${ANNOTATIONS_ENV}\) does not"):
         fetch_annotations("small")
 
 
@@ -419,8 +436,8 @@ def test_unknown_dataset(cache):
 
 def test_require_annotations_says_why_in_one_line(cache, monkeypatch, tmp_path):
     monkeypatch.setenv(ANNOTATIONS_ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(AnnotationsUnavailable, match="cannot be had here: annotation folder") \
-            as error:
+    with pytest.raises(AnnotationsUnavailable,
+                       match="cannot be had here: annotation folder") as error:
         require_annotations("multithumos")
     assert error.value.__cause__ is None and error.value.__suppress_context__
 
@@ -438,7 +455,8 @@ def test_real_files_through_env_var_and_cli(cache, monkeypatch, capsys):
     assert len(read_class_names(folder / "classes.txt", MULTITHUMOS)) == 65
 
 
-def test_cli_exit_status_per_failure(cache, server, small_dataset, capsys, monkeypatch, tmp_path):
+def test_cli_exit_status_per_failure(cache, server, small_dataset, capsys, monkeypatch,
+                                     tmp_path):
     monkeypatch.setitem(DATASET_FILES, "multithumos", small_dataset)
     server.files[_url("annotations.json")] = b"{}"
     assert main(["fetch", "multithumos", "--mirror", server.url]) == EXIT_REFUSED
@@ -446,12 +464,14 @@ def test_cli_exit_status_per_failure(cache, server, small_dataset, capsys, monke
     server.behaviour[_url("annotations.json")] = 404
     assert main(["fetch", "multithumos", "--mirror", server.url]) == EXIT_DOWNLOAD
     err = capsys.readouterr().err
-    assert f"error: HTTP 404 Not Found from {server.url}" in err and "cannot write" not in err
+    assert f"error: HTTP 404 Not Found from {server.url}" in err
+    assert "cannot write" not in err
     assert main(["fetch", "multithumos", "--root", str(tmp_path / "nowhere")]) == 2
     assert "nowhere (root=) does not exist" in capsys.readouterr().err
     server.behaviour.clear()
     server.files[_url("annotations.json")] = SMALL_JSON
-    assert main(["fetch", "multithumos", "--mirror", server.url, "--deadline", "30"]) == 0
+    argv = ["fetch", "multithumos", "--mirror", server.url, "--deadline", "30"]
+    assert main(argv) == 0
     captured = capsys.readouterr()
     assert captured.out.count(" ok") == 4 and captured.err.count("downloading") == 4
 

@@ -10,22 +10,23 @@
 
 Sources, each pinned to a commit, a size, a git blob id and a SHA-256:
 
-* the annotation JSON and the split lists from ``ptirupat/MLAD`` (``datasets/Multi-THUMOS/``,
-  ``datasets/Charades/``), the files the public MLAD code reads. Charades' JSON is the
-  same file in super-events, TGM, PDAN and MS-TCT; the super-events and TGM copies of
-  ``multithumos.json`` lack its final newline (same JSON, another file);
+* the annotation JSON and the split lists from ``ptirupat/MLAD``
+  (``datasets/Multi-THUMOS/``, ``datasets/Charades/``), the files the public MLAD code
+  reads. Charades' JSON is the same file in super-events, TGM, PDAN and MS-TCT; the
+  super-events and TGM copies of ``multithumos.json`` lack its final newline (same
+  JSON, another file);
 * the class names from ``piergiaj/tgm-icml19``: ``charades/Charades_v1_classes.txt``
   (``cNNN name`` lines) as it is, and MultiTHUMOS's from column 2 of
-  ``thumos/tgm-thumos/thumos_mapping.txt~`` (lines ``id name [count]``), converted to one
-  name a line and checked against the 65 classes and the converted file's own hash.
+  ``thumos/tgm-thumos/thumos_mapping.txt~`` (lines ``id name [count]``), converted to
+  one name a line and checked against the 65 classes and the converted file's own hash.
 
-``$MLADLIB_ANNOTATIONS`` (or ``root=``) names a local folder holding ``multithumos/`` and
-``charades/`` with the files under their published names (``multithumos.json``,
-``train_list.txt``, ``test_list.txt``, ``classes.txt``); those copies are verified against
-the same size and hash. A file whose size or hash differs, or a transfer that fails, is
-refused with an error naming the URL or file, and never left in the cache: every file is
-written to a temporary name and renamed only after it checked out; the temporaries of a
-run that was killed are removed by the next one.
+``$MLADLIB_ANNOTATIONS`` (or ``root=``) names a local folder holding ``multithumos/``
+and ``charades/`` with the files under their published names (``multithumos.json``,
+``train_list.txt``, ``test_list.txt``, ``classes.txt``); those copies are verified
+against the same size and hash. A file whose size or hash differs, or a transfer that
+fails, is refused with an error naming the URL or file, and never left in the cache:
+every file is written to a temporary name and renamed only after it checked out; the
+temporaries of a run that was killed are removed by the next one.
 """
 
 from __future__ import annotations
@@ -53,11 +54,13 @@ from ..utils import atomic_path
 #: ``charades/``) to use instead of downloading.
 ANNOTATIONS_ENV = "MLADLIB_ANNOTATIONS"
 
-#: Where the pinned URLs point; ``mirror=`` replaces this prefix (tests: a local server).
+#: Where the pinned URLs point; ``mirror=`` replaces this prefix (tests: a local
+#: server).
 GITHUB_RAW = "https://raw.githubusercontent.com"
 
 #: Exit status of ``fetch`` when a transfer fails (HTTP status, refused connection,
-#: timeout, redirect loop, deadline) and when a file arrives but is refused (size or hash).
+#: timeout, redirect loop, deadline) and when a file arrives but is refused (size or
+#: hash).
 EXIT_DOWNLOAD, EXIT_REFUSED = 4, 5
 
 _MLAD = ("ptirupat/MLAD", "6337cb32d328cb290c549c401c07a22ec35752cd")
@@ -90,7 +93,7 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class AnnotationFile:
-    """One file of a dataset folder: its name there, what it must be, where it comes from.
+    """One file of a dataset folder: its name there, what it must be, its source.
 
     ``pin``: the file as stored in the folder. ``local``: its name in a local copy's
     dataset folder. ``remote``: where it is published; ``convert`` turns the published
@@ -106,38 +109,44 @@ class AnnotationFile:
 
 def thumos_class_names(mapping: bytes) -> bytes:
     """TGM's ``thumos_mapping.txt~`` (lines ``id name [count]``, ids 1..65 in order) as
-    MultiTHUMOS's ``classes.txt``: the names, one a line. ``ValueError`` on another layout."""
+    MultiTHUMOS's ``classes.txt``: the names, one a line. ``ValueError`` on another
+    layout."""
     names = []
     for k, line in enumerate(mapping.decode("utf-8").splitlines(), start=1):
         fields = line.split()
         if len(fields) not in (2, 3) or fields[0] != str(k):
-            raise ValueError(f"thumos_mapping.txt~ line {k}: expected '{k} name [count]', "
-                             f"got {line!r}")
+            raise ValueError(f"thumos_mapping.txt~ line {k}: expected "
+                             f"'{k} name [count]', got {line!r}")
         names.append(fields[1])
     if len(names) != 65:
-        raise ValueError(f"thumos_mapping.txt~ names {len(names)} classes, MultiTHUMOS has 65")
+        raise ValueError(
+            f"thumos_mapping.txt~ names {len(names)} classes, MultiTHUMOS has 65")
     return ("\n".join(names) + "\n").encode("utf-8")
 
 
-def _published(name: str, local: str, source: tuple[str, str], path: str, pin: Pin
-               ) -> AnnotationFile:
+def _published(name: str, local: str, source: tuple[str, str], path: str, size: int,
+               blob: str, sha256: str) -> AnnotationFile:
+    pin = Pin(size, blob, sha256)
     return AnnotationFile(name, pin, local, RemoteFile(*source, path, pin))
 
 
 DATASET_FILES: dict[str, tuple[AnnotationFile, ...]] = {
     "multithumos": (
-        _published("annotations.json", "multithumos.json", _MLAD,
-                   "datasets/Multi-THUMOS/multithumos.json", Pin(
-                       811669, "6b90c25608877ce5c819b9fbc89cdd5f0e63f8f5",
-                       "17f2574c9d692b8b187476d22b2d11b5241440eba4bfd297059176057b740edf")),
-        _published("train_list.txt", "train_list.txt", _MLAD,
-                   "datasets/Multi-THUMOS/train_list.txt", Pin(
-                       5000, "a8e5ad1b1b50e6855d07488299ae6c7ed1ad4196",
-                       "6555809f8e1e733a6c8d8cb4a87cffd475e1630cab141028dd6d90c286a7d9f2")),
-        _published("test_list.txt", "test_list.txt", _MLAD,
-                   "datasets/Multi-THUMOS/test_list.txt", Pin(
-                       4047, "e3fafb0b0bd8fc6ea839a9f6c042f1e801cda79d",
-                       "d6f4e396838122a72c11e6af1147773520f4f456d9bc33f7ccdfe3891efa5cf7")),
+        _published(
+            "annotations.json", "multithumos.json", _MLAD,
+            "datasets/Multi-THUMOS/multithumos.json",
+            811669, "6b90c25608877ce5c819b9fbc89cdd5f0e63f8f5",
+            "17f2574c9d692b8b187476d22b2d11b5241440eba4bfd297059176057b740edf"),
+        _published(
+            "train_list.txt", "train_list.txt", _MLAD,
+            "datasets/Multi-THUMOS/train_list.txt",
+            5000, "a8e5ad1b1b50e6855d07488299ae6c7ed1ad4196",
+            "6555809f8e1e733a6c8d8cb4a87cffd475e1630cab141028dd6d90c286a7d9f2"),
+        _published(
+            "test_list.txt", "test_list.txt", _MLAD,
+            "datasets/Multi-THUMOS/test_list.txt",
+            4047, "e3fafb0b0bd8fc6ea839a9f6c042f1e801cda79d",
+            "d6f4e396838122a72c11e6af1147773520f4f456d9bc33f7ccdfe3891efa5cf7"),
         AnnotationFile(
             "classes.txt", Pin(
                 785, "767a3e5babde3da3481ccd4dc3961ded2a8ea815",
@@ -149,27 +158,32 @@ DATASET_FILES: dict[str, tuple[AnnotationFile, ...]] = {
             convert=thumos_class_names),
     ),
     "charades": (
-        _published("annotations.json", "charades.json", _MLAD,
-                   "datasets/Charades/charades.json", Pin(
-                       1803980, "b47e7463555899c1de2f658b02965048bfaf1ea0",
-                       "42de4feae0ae2705d847776393637edafce6d8d47cfbf9ed19b8cd182d370155")),
-        _published("train_list.txt", "train_list.txt", _MLAD,
-                   "datasets/Charades/train_list.txt", Pin(
-                       47910, "5e04c2986b3baf2720660c5df5a43c3c48c69e7a",
-                       "21a92ece8ac8dfaa99c4cfee025fb62af1036a114d5e05b22cbe6b747a52a1bf")),
-        _published("test_list.txt", "test_list.txt", _MLAD,
-                   "datasets/Charades/test_list.txt", Pin(
-                       11178, "7b849f26487f5b12de4363140e49d7ed958b3d6a",
-                       "41068c6f47a77d77d0d1c0c9c49c7d31658d67e577a48e5af7f072fa12ec2d3b")),
-        _published("classes.txt", "classes.txt", _TGM, "charades/Charades_v1_classes.txt",
-                   Pin(4672, "a67c4aff2b5e90df7f9058df93edc88cab66a102",
-                       "7b95127e60300d6a69849d161869eb3e9657fa320fc9e92b6f2c9403b49c1887")),
+        _published(
+            "annotations.json", "charades.json", _MLAD,
+            "datasets/Charades/charades.json",
+            1803980, "b47e7463555899c1de2f658b02965048bfaf1ea0",
+            "42de4feae0ae2705d847776393637edafce6d8d47cfbf9ed19b8cd182d370155"),
+        _published(
+            "train_list.txt", "train_list.txt", _MLAD,
+            "datasets/Charades/train_list.txt",
+            47910, "5e04c2986b3baf2720660c5df5a43c3c48c69e7a",
+            "21a92ece8ac8dfaa99c4cfee025fb62af1036a114d5e05b22cbe6b747a52a1bf"),
+        _published(
+            "test_list.txt", "test_list.txt", _MLAD,
+            "datasets/Charades/test_list.txt",
+            11178, "7b849f26487f5b12de4363140e49d7ed958b3d6a",
+            "41068c6f47a77d77d0d1c0c9c49c7d31658d67e577a48e5af7f072fa12ec2d3b"),
+        _published(
+            "classes.txt", "classes.txt", _TGM, "charades/Charades_v1_classes.txt",
+            4672, "a67c4aff2b5e90df7f9058df93edc88cab66a102",
+            "7b95127e60300d6a69849d161869eb3e9657fa320fc9e92b6f2c9403b49c1887"),
     ),
 }
 
 
 class ChecksumError(ValueError):
-    """A file's size or SHA-256 is not the pinned one (a corrupt, partial or other file)."""
+    """A file's size or SHA-256 is not the pinned one (a corrupt, partial or other
+    file)."""
 
 
 class DownloadError(OSError):
@@ -188,23 +202,27 @@ def fetch_annotations(
     timeout: float = 30.0, deadline: float = 600.0,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """The dataset folder of ``name`` (``"multithumos"`` or ``"charades"``), labels only.
+    """The dataset folder of ``name`` (``"multithumos"`` or ``"charades"``), labels
+    only.
 
-    Looks in ``root``, else ``$MLADLIB_ANNOTATIONS``, for a local copy (``<root>/<name>/``);
-    without either, downloads the published files from ``mirror`` (default
-    :data:`GITHUB_RAW`). Files already in the cache (``$MLADLIB_CACHE/annotations/<name>/``)
-    are reused when their size and hash still match. ``timeout``: seconds one connection
-    or read may wait; ``deadline``: seconds the whole call may take. ``progress`` receives
-    one line per file and, during a download, lines of bytes received.
+    Looks in ``root``, else ``$MLADLIB_ANNOTATIONS``, for a local copy
+    (``<root>/<name>/``); without either, downloads the published files from ``mirror``
+    (default :data:`GITHUB_RAW`). Files already in the cache
+    (``$MLADLIB_CACHE/annotations/<name>/``) are reused when their size and hash still
+    match. ``timeout``: seconds one connection or read may wait; ``deadline``: seconds
+    the whole call may take. ``progress`` receives one line per file and, during a
+    download, lines of bytes received.
 
     Raises ``ValueError`` for an unknown name, :class:`ChecksumError` naming the file or
-    URL with both sizes and hashes, ``FileNotFoundError`` for a missing root or local file,
-    :class:`DownloadError` naming the URL and what happened to the transfer.
+    URL with both sizes and hashes, ``FileNotFoundError`` for a missing root or local
+    file, :class:`DownloadError` naming the URL and what happened to the transfer.
     """
     if name not in DATASET_FILES:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASET_FILES)}")
+        raise ValueError(
+            f"unknown dataset {name!r}; choose one of {sorted(DATASET_FILES)}")
     if not timeout > 0 or not deadline > 0:
-        raise ValueError(f"timeout and deadline must be > 0 s, got {timeout}, {deadline}")
+        raise ValueError(
+            f"timeout and deadline must be > 0 s, got {timeout}, {deadline}")
     where = "root="
     if root is None and os.environ.get(ANNOTATIONS_ENV):
         root, where = os.environ[ANNOTATIONS_ENV], f"${ANNOTATIONS_ENV}"
@@ -240,15 +258,15 @@ def fetch_annotations(
 
 
 def require_annotations(*names: str) -> dict[str, Path]:
-    """``{name: folder}`` of each dataset, or :class:`AnnotationsUnavailable` with one line
-    saying why (for chapters: one clear message instead of a chain of errors)."""
+    """``{name: folder}`` of each dataset, or :class:`AnnotationsUnavailable` with one
+    line saying why (for chapters: one clear message instead of a chain of errors)."""
     try:
         return {n: fetch_annotations(n, timeout=20.0, deadline=120.0) for n in names}
     except (OSError, ValueError) as error:
         raise AnnotationsUnavailable(
-            f"the real annotation files cannot be had here: {error}. Set {ANNOTATIONS_ENV} "
-            f"to a folder of local copies, or run 'python -m mladlib fetch NAME' with "
-            f"network access") from None
+            f"the real annotation files cannot be had here: {error}. Set "
+            f"{ANNOTATIONS_ENV} to a folder of local copies, or run "
+            "'python -m mladlib fetch NAME' with network access") from None
 
 
 def annotations_cache() -> Path:
@@ -284,9 +302,9 @@ def _verify(body: bytes, pin: Pin, source: str) -> None:
     got = pin_of(body)
     if (got.size, got.sha256) != (pin.size, pin.sha256):
         raise ChecksumError(
-            f"{source}: received {got.size:,} bytes with SHA-256 {got.sha256}, expected "
-            f"{pin.size:,} bytes with SHA-256 {pin.sha256} (a corrupt, partial or "
-            "different file); not cached")
+            f"{source}: received {got.size:,} bytes with SHA-256 {got.sha256}, "
+            f"expected {pin.size:,} bytes with SHA-256 {pin.sha256} (a corrupt, "
+            "partial or different file); not cached")
 
 
 def _store(target: Path, body: bytes, pin: Pin, source: str) -> None:
@@ -301,8 +319,9 @@ _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 
 @contextlib.contextmanager
 def _claimed(folder: Path) -> Iterator[None]:
-    """Hold ``folder``'s lock (another fetch into it is refused, not raced) and remove the
-    temporaries that a killed fetch left there: while the lock is held, none is live."""
+    """Hold ``folder``'s lock (another fetch into it is refused, not raced) and remove
+    the temporaries that a killed fetch left there: while the lock is held, none is
+    live."""
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder.parent / f".{folder.name}.lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
@@ -310,12 +329,13 @@ def _claimed(folder: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DownloadError(f"another fetch into {folder} is running; try again when it "
-                                "has finished") from None
+            raise DownloadError(f"another fetch into {folder} is running; try again "
+                                "when it has finished") from None
         ours = {item.name for items in DATASET_FILES.values() for item in items}
         for path in folder.iterdir():
             match = _TEMPORARY.match(path.name)
-            if match and match["name"] in ours and path.is_file() and not path.is_symlink():
+            if (match and match["name"] in ours and path.is_file()
+                    and not path.is_symlink()):
                 path.unlink()
         yield
     finally:
@@ -335,16 +355,17 @@ def _describe(error: BaseException, url: str, timeout: float) -> str:
         return f"connection to {url} refused (no server there, or no network)"
     if isinstance(reason, socket.gaierror):
         return f"cannot resolve the host of {url} ({reason.strerror}; no network?)"
-    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+    unreachable = (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    if isinstance(reason, OSError) and reason.errno in unreachable:
         return f"network unreachable for {url}"
     return f"cannot download {url}: {reason}"
 
 
 def _download(url: str, pin: Pin, timeout: float, end: float,
               say: Callable[[str], None]) -> bytes:
-    """The bytes at ``url``: at most ``pin.size + 1`` are read (a longer stream is cut and
-    refused by the size check), each read waits at most ``timeout`` s and the transfer
-    stops at the monotonic time ``end``."""
+    """The bytes at ``url``: at most ``pin.size + 1`` are read (a longer stream is cut
+    and refused by the size check), each read waits at most ``timeout`` s and the
+    transfer stops at the monotonic time ``end``."""
     left = end - time.monotonic()
     if left <= 0:
         raise DownloadError(f"deadline passed before downloading {url}")
@@ -377,12 +398,12 @@ def _download(url: str, pin: Pin, timeout: float, end: float,
         raise
     except (TimeoutError, socket.timeout) as error:
         raise DownloadError(
-            f"transfer of {url} stalled: no data for {timeout:g} s after {received:,} of "
-            f"{pin.size:,} bytes") from error
+            f"transfer of {url} stalled: no data for {timeout:g} s after "
+            f"{received:,} of {pin.size:,} bytes") from error
     except (OSError, http.client.HTTPException) as error:
         raise DownloadError(
-            f"transfer of {url} was cut short after {received:,} of {pin.size:,} bytes: "
-            f"{error!r}") from error
+            f"transfer of {url} was cut short after {received:,} of {pin.size:,} "
+            f"bytes: {error!r}") from error
     # read1 returns what came before the server closed, without an error; a longer
     # stream than the pin was cut by us and is refused by the size check
     if (received <= pin.size and announced is not None and announced.isdigit()
@@ -393,7 +414,8 @@ def _download(url: str, pin: Pin, timeout: float, end: float,
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    """``python -m mladlib fetch NAME``: fetch (or verify) the files, print the folder."""
+    """``python -m mladlib fetch NAME``: fetch (or verify) the files, print the
+    folder."""
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
@@ -418,7 +440,8 @@ def _positive_seconds(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds > 0, got {text!r}")
     return value
 
 
@@ -426,17 +449,18 @@ def add_fetch_parser(commands) -> None:
     """Add the ``fetch`` sub-command to the CLI's sub-parsers."""
     p = commands.add_parser(
         "fetch", help="download the public annotation files of a dataset",
-        description="Download (or copy from $MLADLIB_ANNOTATIONS) the annotation JSON, split "
-                    "lists and class names of a dataset, verify each file's size and SHA-256 "
-                    "and print the folder. Exit status: 0 done; 2 a bad option or missing "
-                    f"local file; 3 the cache cannot be written; {EXIT_DOWNLOAD} a transfer "
-                    f"failed (HTTP status, refused, timeout, deadline); {EXIT_REFUSED} a "
-                    "file arrived but is not the pinned one.")
+        description=(
+            "Download (or copy from $MLADLIB_ANNOTATIONS) the annotation JSON, split "
+            "lists and class names of a dataset, verify each file's size and SHA-256 "
+            "and print the folder. Exit status: 0 done; 2 a bad option or missing "
+            f"local file; 3 the cache cannot be written; {EXIT_DOWNLOAD} a transfer "
+            "failed (HTTP status, refused, timeout, deadline); "
+            f"{EXIT_REFUSED} a file arrived but is not the pinned one."))
     p.add_argument("name", choices=sorted(DATASET_FILES), help="which dataset")
     p.add_argument("--root", metavar="DIR", help=f"local copies instead of a download "
                    f"(default: ${ANNOTATIONS_ENV}); must exist")
     p.add_argument("--mirror", metavar="URL",
-                   help=f"download from URL instead of {GITHUB_RAW} (same paths below it)")
+                   help=f"download from URL instead of {GITHUB_RAW} (same paths below)")
     p.add_argument("--timeout", type=_positive_seconds, default=30.0, metavar="S",
                    help="seconds a connection or read may wait (default: %(default)s)")
     p.add_argument("--deadline", type=_positive_seconds, default=600.0, metavar="S",
