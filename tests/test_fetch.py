@@ -110,8 +110,8 @@ def test_pins_are_the_published_files(name):
 def test_the_old_url_and_hash_pairing_is_caught():
     """Before: the JSON's URL pointed at super-events, its hash at MLAD's file."""
     old = RemoteFile("piergiaj/super-events-cvpr18",
-                     "d4f940565d878ddf573a4a888c61d167683fae42", "data/multithumos.json",
-                     DATASET_FILES["multithumos"][0].pin)
+                     "d4f940565d878ddf573a4a888c61d167683fae42",
+                     "data/multithumos.json", DATASET_FILES["multithumos"][0].pin)
     with pytest.raises(AssertionError, match="super-events"):
         check_against_published(old)
 
