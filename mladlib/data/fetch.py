@@ -257,16 +257,16 @@ def fetch_annotations(
     return folder
 
 
-def require_annotations(*names: str) -> dict[str, Path]:
-    """``{name: folder}`` of each dataset, or :class:`AnnotationsUnavailable` with one
-    line saying why (for chapters: one clear message instead of a chain of errors)."""
+def require_annotations(name: str) -> Path:
+    """:func:`fetch_annotations` for chapters: on failure, :class:`AnnotationsUnavailable`
+    with one line saying why and what to do, instead of a chain of errors."""
     try:
-        return {n: fetch_annotations(n, timeout=20.0, deadline=120.0) for n in names}
+        return fetch_annotations(name, timeout=20.0, deadline=120.0)
     except (OSError, ValueError) as error:
         raise AnnotationsUnavailable(
             f"the real annotation files cannot be had here: {error}. Set "
             f"{ANNOTATIONS_ENV} to a folder of local copies, or run "
-            "'python -m mladlib fetch NAME' with network access") from None
+            f"'python -m mladlib fetch {name}' with network access") from None
 
 
 def annotations_cache() -> Path:
