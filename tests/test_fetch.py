@@ -193,6 +193,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def _local_without_proxy(monkeypatch):
+    """The local server is reached directly even where proxies are set (CI's offline
+    stage points them at a closed port)."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def server():
     """A threaded HTTP server on 127.0.0.1; ``server.url`` is its base URL."""
