@@ -431,6 +431,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     for item in DATASET_FILES[args.name]:
         print(f"{folder / item.name}  ok")
+    print(folder)  # last: what a script reads (`... | tail -1`)
     return 0
 
 
