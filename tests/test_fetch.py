@@ -499,3 +499,13 @@ def test_copy_is_atomic(cache, tmp_path, monkeypatch, small_dataset):
         fetch_annotations("small", root=tmp_path / "local")
     monkeypatch.undo()
     assert _leftovers(cache / "small") == []
+
+
+def test_a_cache_that_is_a_file_is_a_write_error(tmp_path, monkeypatch, capsys,
+                                                 small_dataset, server):
+    (tmp_path / "cache").write_text("not a folder")
+    monkeypatch.setenv("MLADLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(ANNOTATIONS_ENV, raising=False)
+    monkeypatch.setitem(DATASET_FILES, "multithumos", small_dataset)
+    assert main(["fetch", "multithumos", "--mirror", server.url]) == 3
+    assert "error: cannot write" in capsys.readouterr().err

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..utils import atomic_path
+from ..validate import WriteError
 
 #: Environment variable naming a local folder of annotation copies (``multithumos/``,
 #: ``charades/``) to use instead of downloading.
@@ -322,9 +323,12 @@ def _claimed(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s lock (another fetch into it is refused, not raced) and remove
     the temporaries that a killed fetch left there: while the lock is held, none is
     live."""
-    folder.mkdir(parents=True, exist_ok=True)
     lock = folder.parent / f".{folder.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:  # a cache that is a file, read-only, or a linked lock
+        raise WriteError(f"cannot write {folder}: {error.strerror or error}") from error
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
