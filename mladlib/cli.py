@@ -486,7 +486,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                   [args.checkpoint, args.features])
     model, config = _load_for_inference(args)
     video, features = _read_feature_file(Path(args.features), args.video)
-    window = args.window or _window_limit(model, config.window if config is not None and config.window else 128)
+    window = args.window or _window_limit(model, _run_window(config))
     scores = sliding_window_scores(model.to(device), features, window, args.stride, args.batch_size, device,
                                    _autocast(args.amp, device))  # (T, C)
     T, C = scores.shape
@@ -506,6 +506,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.segments is not None:
         _write_predicted_segments(args, config, scores, names, video)
     return 0
+
+
+def _run_window(config) -> int:
+    """The run's window: its own, else its dataset's T; 128 without a run (--official)."""
+    if config is None:
+        return 128
+    if config.window:
+        return config.window
+    from .train import dataset_spec
+
+    return dataset_spec(config).default_window
 
 
 def _write_predicted_segments(args: argparse.Namespace, config, scores: np.ndarray,

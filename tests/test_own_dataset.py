@@ -75,6 +75,7 @@ def test_train_evaluate_predict_segments(tmp_path, capsys):
                  "--merge-gap", "1", "--min-length", "1"]) == 0
     out = capsys.readouterr().out
     assert "at 2 features per second" in out
+    assert "(window 16)" in out  # the dataset's T, from its dataset.json
     rows = list(csv.DictReader(segments.open()))
     assert rows, "no segment found"
     for row in rows:
