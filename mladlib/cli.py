@@ -141,8 +141,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
          "running RMS) or a number (1: the public code)", type=_auto_or_float)
     _add(g, "--attention-out-relu", "attention_out_relu", "ReLU after the attention's output projection "
          "(the public code)", action=argparse.BooleanOptionalAction)
-    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: its CPU speed path "
-         "(same function); auto: fast on CPU, reference elsewhere", choices=("auto", "reference", "fast"))
+    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: its speed path "
+         "(same function); auto: fast, on every device", choices=("auto", "reference", "fast"))
     g.add_argument("--recipe", choices=("public",), default=None,
                    help="public: the public release's training settings (dropout 0.2 with input dropout, ReLU "
                         "after the output projection, alpha on TB, positions at amplitude 1, Adam 1e-3, weight "
@@ -194,6 +194,38 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--keep-freed-memory", action="store_true",
                    help="tune glibc malloc to keep freed buffers mapped (about 10%% faster CPU steps at the "
                         "MultiTHUMOS size; the process keeps its peak memory; mladlib.utils.keep_freed_memory)")
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
+def _positive_rate(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected features per second > 0, got {text!r}")
+    return value
 
 
 def _learned_or_float(text: str) -> str | float:
@@ -498,10 +530,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)  # the check train and evaluate make
     if args.out is not None and Path(args.out).suffix != ".npy":
         raise ValueError(f"--out must name a .npy file, got {args.out}")
-    check_outputs({"--out": args.out}, [args.checkpoint, args.features])
+    if args.segments is not None and Path(args.segments).suffix != ".csv":
+        raise ValueError(f"--segments must name a .csv file, got {args.segments}")
+    check_outputs({"--out": args.out, "--segments": args.segments},
+                  [args.checkpoint, args.features])
     model, config = _load_for_inference(args)
     video, features = _read_feature_file(Path(args.features), args.video)
-    window = args.window or _window_limit(model, config.window if config is not None and config.window else 128)
+    window = args.window or _window_limit(model, _run_window(config))
     scores = sliding_window_scores(model.to(device), features, window, args.stride, args.batch_size, device,
                                    _autocast(args.amp, device))  # (T, C)
     T, C = scores.shape
@@ -518,7 +553,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
         with atomic_path(out, suffix=".npy") as tmp:
             np.save(tmp, scores)
         print(f"scores (T, C) float32: {out}")
+    if args.segments is not None:
+        _write_predicted_segments(args, config, scores, names, video)
     return 0
+
+
+def _run_window(config) -> int:
+    """The run's window: its own, else its dataset's T; 128 without a run (--official)."""
+    if config is None:
+        return 128
+    if config.window:
+        return config.window
+    from .train import dataset_spec
+
+    return dataset_spec(config).default_window
+
+
+def _write_predicted_segments(args: argparse.Namespace, config, scores: np.ndarray,
+                              names: list[str], video: str) -> None:
+    """``predict --segments``: the scores' segments as CSV, times from the feature
+    rate."""
+    from .segments import frame_segments, write_segments
+
+    rate = args.feature_rate
+    if rate is None:
+        if config is None:
+            raise ValueError("--segments with an --official checkpoint needs "
+                             "--feature-rate (features per second)")
+        from .train import dataset_spec
+
+        rate = dataset_spec(config).features_per_second
+    found = frame_segments(scores, rate, threshold=args.segment_threshold,
+                           top_k=args.top_k, min_length=args.min_length,
+                           merge_gap=args.merge_gap, names=names)
+    write_segments(args.segments, video, found)
+    print(f"{len(found)} segments (class, start s, end s, score) at {rate:g} features "
+          f"per second: {args.segments}")
 
 
 # --- the parser ----------------------------------------------------------------------------
@@ -577,8 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", "evaluate a checkpoint on a split",
          "Print frame mAP, table 2's metrics and the action-conditional metrics of a checkpoint on a split; "
          "optionally write every video's scores to HDF5. Data options default to the checkpoint's run."),
-        ("predict", "scores of one feature file",
-         "Score one video's features with a checkpoint and print the classes with the highest peaks."),
+        ("predict", "scores and segments of one feature file",
+         "Score one video's features with a checkpoint, print the classes with the "
+         "highest peaks, and optionally write the scores (--out) and the action "
+         "segments (--segments)."),
     ):
         p = commands.add_parser(name, help=help, description=description)
         p.add_argument("--checkpoint", required=True, metavar="PATH", help="best.pt or last.pt of a run "
@@ -620,6 +692,26 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", metavar="FILE.npy", help="write the scores (T, C) float32 here")
             p.add_argument("--top", type=positive_int, default=5, metavar="N",
                            help="classes to list (default: %(default)s)")
+            g = p.add_argument_group(
+                "segments", "(class, start s, end s, score) from the frame scores "
+                "(mladlib.segments.frame_segments)")
+            g.add_argument("--segments", metavar="FILE.csv",
+                           help="write the segments here (video,class,name,"
+                                "start_s,end_s,score)")
+            g.add_argument("--segment-threshold", type=_unit_interval, default=0.5,
+                           metavar="X", help="a step belongs to a segment when its "
+                           "score reaches X (default: %(default)s)")
+            g.add_argument("--top-k", type=positive_int, metavar="N",
+                           help="keep each class's N best segments (default: all)")
+            g.add_argument("--min-length", type=_seconds, default=0.0, metavar="S",
+                           help="drop segments shorter than S seconds "
+                                "(default: %(default)s)")
+            g.add_argument("--merge-gap", type=_seconds, default=0.0, metavar="S",
+                           help="join segments of a class at most S seconds apart "
+                                "(default: %(default)s)")
+            g.add_argument("--feature-rate", type=_positive_rate, metavar="R",
+                           help="features per second of FILE (default: the run's "
+                                "dataset preset, e.g. 3 for I3D at 24 fps)")
             p.set_defaults(func=cmd_predict)
 
     p = commands.add_parser("smoke", help="run every model variant once on random features",

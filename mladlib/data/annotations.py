@@ -110,6 +110,7 @@ def read_annotations(path: str | os.PathLike, spec: DatasetSpec) -> dict[str, Vi
                 if isinstance(a, (list, tuple)) and a and isinstance(a[0], (int, float))}
     for video_id, entry in data.items():
         records[video_id] = _parse_video(path, video_id, entry, spec, reversed_segments, file_ids)
+    _warn_id_base(path, spec, file_ids)
     _check_segments_inside(path, records)
     if reversed_segments:
         videos = sorted(set(reversed_segments))
@@ -143,6 +144,27 @@ def _check_segments_inside(path: Path, records: Mapping[str, VideoRecord]) -> No
             f"(videos {', '.join(videos[:5])}{', ...' if len(videos) > 5 else ''})",
             stacklevel=3,
         )
+
+
+def _warn_id_base(path: Path, spec: DatasetSpec, ids: set) -> None:
+    """Warn when every id fits the spec but the file looks counted from the other base:
+    ids 1..k with no 0 under a 0-based spec (each class would land one column to the
+    right, the last column left empty), or ids up to C - 1 with no C under a 1-based one
+    (one column to the left). A file that uses every id of its own base never warns."""
+    ids = {int(i) for i in ids if i == int(i)}
+    if not ids:
+        return
+    low, high, last = min(ids), max(ids), spec.class_ids.stop - 1
+    if spec.class_id_base == 0 and low == 1:
+        warnings.warn(
+            f"{path}: class ids run from 1 to {high} and 0 never occurs, but {spec.name} "
+            f"counts from 0: if the file counts from 1 every class lands one column off "
+            f"(give class id base 1)", stacklevel=3)
+    elif spec.class_id_base == 1 and high == last - 1 and low > 0:
+        warnings.warn(
+            f"{path}: class ids stop at {high} and {last} never occurs, but {spec.name} "
+            f"counts from 1 up to {last}: if the file counts from 0 (with no class 0 "
+            f"used) every class lands one column off (give class id base 0)", stacklevel=3)
 
 
 def _id_hint(class_id: float, spec: DatasetSpec, ids: Any) -> str:

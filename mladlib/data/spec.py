@@ -113,3 +113,62 @@ def read_class_names(path: str | os.PathLike, spec: DatasetSpec) -> tuple[str, .
     if len(lines) != spec.num_classes:
         raise ValueError(f"class-name file {path} names {len(lines)} classes but {spec.name} has {spec.num_classes}")
     return tuple(lines)
+
+
+#: The file that describes a dataset of one's own (``--dataset custom``), in its folder
+#: or beside its annotation file.
+DATASET_SPEC_FILE = "dataset.json"
+_SPEC_KEYS = {"name", "num_classes", "class_id_base", "features_per_second",
+              "default_window", "feature_dim"}
+
+
+def read_dataset_spec(path: str | os.PathLike) -> DatasetSpec:
+    """A :class:`DatasetSpec` from a JSON file such as::
+
+        {"name": "kitchen", "num_classes": 12, "class_id_base": 0,
+         "features_per_second": 3.0, "default_window": 64}
+
+    ``num_classes`` and ``class_id_base`` (0 or 1: the id of the first class in the
+    annotation file) are required: neither is guessed. ``features_per_second``
+    (default 3.0, I3D at 24 fps), ``default_window`` (default 64 steps), ``feature_dim``
+    and ``name`` (default: the folder's name) are optional. ``FileNotFoundError`` or
+    ``ValueError`` naming the file.
+    """
+    import json
+
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} does not exist: a dataset of your own needs it, e.g. "
+            '{"num_classes": 12, "class_id_base": 0, "features_per_second": 3.0}'
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read dataset description {path}: {error}") from error
+    if not isinstance(raw, dict):
+        raise ValueError(f"dataset description {path} must hold a JSON object")
+    unknown = sorted(set(raw) - _SPEC_KEYS)
+    missing = sorted({"num_classes", "class_id_base"} - set(raw))
+    if unknown or missing:
+        raise ValueError(f"dataset description {path}: "
+                         + (f"unknown keys {unknown}" if unknown else "")
+                         + ("; " if unknown and missing else "")
+                         + (f"missing {missing} (never guessed)" if missing else ""))
+    for key in ("num_classes", "class_id_base", "default_window", "feature_dim"):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, int)):
+            raise ValueError(f"dataset description {path}: {key} must be a whole "
+                             f"number, got {value!r}")
+    rate = raw.get("features_per_second", 3.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise ValueError(f"dataset description {path}: features_per_second must be a "
+                         f"number, got {rate!r}")
+    try:
+        return DatasetSpec(
+            str(raw.get("name") or path.parent.name or "custom"), raw["num_classes"],
+            raw["class_id_base"], raw.get("default_window", 64), float(rate),
+            raw.get("feature_dim", 2048))
+    except ValueError as error:
+        raise ValueError(f"dataset description {path}: {error}") from None

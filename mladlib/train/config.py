@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from ..models import IMPLEMENTATIONS, MODEL_VARIANTS
 
-DATASETS = ("synthetic", "multithumos", "charades")
+DATASETS = ("synthetic", "multithumos", "charades", "custom")  # custom: dataset.json
 AMP_MODES = ("auto", "bf16", "off")
 SCHEDULERS = ("none", "cosine")
 
@@ -284,6 +284,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         epochs=500, eval_every=10,
     ),
     "charades": dict(
+        hidden_dim=128, num_layers=5, batch_size=32, lr=1e-4, weight_decay=1e-6, variable_length=True,
+        epochs=50, eval_every=1,
+    ),
+    # a dataset of one's own: Charades' settings; its dataset.json gives classes and T
+    "custom": dict(
         hidden_dim=128, num_layers=5, batch_size=32, lr=1e-4, weight_decay=1e-6, variable_length=True,
         epochs=50, eval_every=1,
     ),

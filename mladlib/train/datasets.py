@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import data, synth
 from ..data import DatasetSpec, VideoDataset
+from ..data.spec import DATASET_SPEC_FILE, read_dataset_spec
 from .config import TrainConfig
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -66,6 +67,13 @@ def _sources(config: TrainConfig) -> _Sources:
         root = Path(config.root) if config.root else None
     if root is not None and not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist")
+    if config.dataset == "custom":  # classes, id base and rate from its dataset.json
+        if root is None and config.annotations is None:
+            raise ValueError("dataset custom needs a dataset folder (root) or "
+                             f"annotations, with {DATASET_SPEC_FILE} there or beside "
+                             "them")
+        home = root if root is not None else Path(config.annotations).parent
+        spec = read_dataset_spec(home / DATASET_SPEC_FILE)
 
     def pick(given: str | None, name: str) -> Path | None:
         if given is not None:
