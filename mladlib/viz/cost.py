@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from ..profiling import loglog_slope
 
@@ -52,11 +53,13 @@ def plot_scaling(
             guide = anchor * (x / x[0]) ** k
             ax.plot(x, guide, linestyle="--", color="#999999", linewidth=0.8, zorder=0)
             ax.annotate(f"slope {k:g}", (x[-1], guide[-1]), textcoords="offset points", xytext=(3, 0),
-                        fontsize=8, color="#666666", va="center")
+                        fontsize=10, color="#666666", va="center")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(x, [f"{v:g}" for v in x])
     ax.minorticks_off()
+    # plain numbers: 10^1-style labels put a small exponent where a reader must read it
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -28,7 +28,7 @@ FILL = {
 
 
 def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, role: str,
-         fontsize: float = 9.5, edge: str = "#333333") -> tuple[float, float, float, float]:
+         fontsize: float = 10.5, edge: str = "#333333") -> tuple[float, float, float, float]:
     """A rounded box centred at ``(x, y)`` of size ``(w, h)`` in axes data units."""
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
                                 facecolor=FILL[role], edgecolor=edge, linewidth=1.1))
@@ -37,7 +37,7 @@ def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, role: str,
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], label: str = "",
-           side: str = "right", color: str = "#333333", fontsize: float = 8.5,
+           side: str = "right", color: str = "#333333", fontsize: float = 10,
            style: str = "-|>") -> None:
     """An arrow from ``start`` to ``end`` with ``label`` (a tensor shape) beside its middle."""
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=12, color=color,
@@ -90,12 +90,12 @@ def draw_network(num_layers: str = "L", ax: Axes | None = None,
     _arrow(ax, (x, 2.27), (x, 1.2), "(B, T, C) logits")
     # the initial classifier and loss branch off the class features
     hx = 8.3
-    _box(ax, hx, 5.3, 2.9, 0.85, "initial classifiers\n(eq. 7 on $f$)", "head", fontsize=9)
-    _box(ax, hx, 3.4, 2.9, 0.7, "initial loss: BCE", "loss", fontsize=9)
+    _box(ax, hx, 5.3, 2.9, 0.85, "initial classifiers\n(eq. 7 on $f$)", "head")
+    _box(ax, hx, 3.4, 2.9, 0.7, "initial loss: BCE", "loss")
     _arrow(ax, (x + w / 2, 6.75), (hx, 5.73), "(B, T, C, H)", side="right")
     _arrow(ax, (hx, 4.87), (hx, 3.75), "(B, T, C)", side="right")
     ax.text(6.9, 1.6, "B windows, T steps,\nF input features,\nC classes, H hidden size",
-            fontsize=8.5, color="#555555", va="center")
+            fontsize=10, color="#555555", va="center")
     ax.set_title(title)
     return fig
 
@@ -125,15 +125,15 @@ def draw_mlad_layer(ax: Axes | None = None,
          fontsize=9)
     _box(ax, tx, 4.95, w, 0.95, "residual + LayerNorm,\nfeed-forward, residual + LayerNorm", "tb",
          fontsize=9)
-    _arrow(ax, (cx, 6.05), (cx, 5.43), "(B*T, C, H)", side="right", fontsize=8)
-    _arrow(ax, (tx, 6.05), (tx, 5.43), "(B*C, T, H)", side="left", fontsize=8)
+    _arrow(ax, (cx, 6.05), (cx, 5.43), "(B*T, C, H)", side="right")
+    _arrow(ax, (tx, 6.05), (tx, 5.43), "(B*C, T, H)", side="left")
     _box(ax, 5.0, 2.6, 5.4, 0.95, "merge (eq. 6)\n$g = \\alpha\\, f' + (1 - \\alpha)\\, f''$,  "
          "$\\alpha = \\sigma(\\alpha_{\\mathrm{logit}})$", "merge")
     _arrow(ax, (cx, 4.47), (3.4, 3.08), "(B, T, C, H)", side="left")
     _arrow(ax, (tx, 4.47), (6.6, 3.08), "(B, T, C, H)", side="right")
     _box(ax, 5.0, 0.75, 4.6, 0.7, "output $g$: to the next layer or eq. 7", "data")
     _arrow(ax, (5.0, 2.12), (5.0, 1.1), "(B, T, C, H)")
-    ax.text(7.6, 0.75, "padding: a key mask\nof shape (B*C, T) in the TB", fontsize=8.5,
+    ax.text(7.6, 0.75, "padding: a key mask\nof shape (B*C, T) in the TB", fontsize=10,
             color="#555555", va="center")
     ax.set_title(title)
     return fig
