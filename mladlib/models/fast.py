@@ -223,12 +223,6 @@ class AttentionBlock(reference.AttentionBlock):
         attn = linear_2d(context, weight, _scaled(self.out.bias, out_scale))
         return torch.relu_(attn) if self.out_relu else attn
 
-    def attend(self, x: Tensor, key_valid: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:
-        """Attention alone: ``(N, S, H)`` -> ``(N, S, H)`` and, if asked, weights ``(N, S, S)``."""
-        N, S, H = x.shape
-        attn, weights = self._attention(x.reshape(N * S, H), N, S, key_valid, need_weights)
-        return attn.view(N, S, H), weights
-
     def forward(
         self,
         x: Tensor,
