@@ -125,8 +125,10 @@ class Result:
         one-head attention path (eager CPU training with attention dropout)."""
         c = self.case
         # the fast block's own rule, for a training step (no weights asked) on this device
-        explicit = explicit_attention(torch.empty(0, device=c.device), c.attention_dropout, True, False)
-        merged = c.model != "naive" and c.implementation == "fast" and not c.compile and explicit
+        probe = torch.empty(0, device=c.device)
+        explicit = explicit_attention(probe, c.attention_dropout, True, False)
+        fast = c.model != "naive" and c.implementation == "fast" and not c.compile
+        merged = fast and explicit
         return self._flops(merged)
 
     def _flops(self, merged: bool) -> float:

@@ -138,10 +138,11 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
          "running RMS) or a number (1: the public code)", type=_auto_or_float)
     _add(g, "--attention-out-relu", "attention_out_relu", "ReLU after the attention's output projection "
          "(the public code)", action=argparse.BooleanOptionalAction)
-    _add(g, "--feature-streams", "feature_streams", "widths of the feature streams joined along D (e.g. "
-         "1024 1024 for RGB + flow): each gets its own running RMS", type=int, nargs="+")
-    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: its speed path "
-         "(same function); auto: fast", choices=("auto", "reference", "fast"))
+    _add(g, "--feature-streams", "feature_streams", "widths of the feature streams "
+         "joined along D (e.g. 1024 1024 for RGB + flow): each gets its own running RMS",
+         type=int, nargs="+")
+    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: "
+         "its speed path (same function); auto: fast", choices=("auto", "reference", "fast"))
     g.add_argument("--recipe", choices=("public",), default=None,
                    help="public: the public release's training settings (dropout 0.2 with input dropout, ReLU "
                         "after the output projection, positions at amplitude 1, Adam 1e-3, weight "
@@ -246,8 +247,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     x = torch.randn(2, 32, 64)
     for name in MODEL_VARIANTS:
-        sizes = {"hidden_dim": 16, "num_layers": 2}
-        model = build_model(name, 10, 64, **{k: v for k, v in sizes.items() if k in MODEL_VARIANTS[name].takes})
+        sizes = {"hidden_dim": 16, "num_layers": 2}  # where the variant takes them
+        takes = MODEL_VARIANTS[name].takes
+        model = build_model(name, 10, 64, **{k: v for k, v in sizes.items() if k in takes})
         out = model(x)
         out.logits.mean().backward()
         print(f"{name:<18} params {count_parameters(model):>8,d}  logits {tuple(out.logits.shape)}")

@@ -45,7 +45,9 @@ from .dropout import (
 )
 
 
-def explicit_attention(x: Tensor, p_attn: float, training: bool, need_weights: bool) -> bool:
+def explicit_attention(
+    x: Tensor, p_attn: float, training: bool, need_weights: bool
+) -> bool:
     """The one rule choosing the fast block's attention path for input ``x``: explicit
     (batched GEMMs, a softmax, bit-mask dropout) where the weights are asked for or where
     attention dropout draws bit masks (training on eager CPU:
@@ -176,7 +178,8 @@ class AttentionBlock(reference.AttentionBlock):
         """``x2d (N*S, H)`` -> ``out_scale *`` the projected attention output ``(N*S, H)``
         (ReLU'd if ``out_relu``) and the head-mean weights ``(N, S, S)`` if asked."""
         p_attn = self.attention_dropout.p if self.training else 0.0
-        if self.num_heads == 1 and explicit_attention(x2d, p_attn, self.training, need_weights):
+        explicit = explicit_attention(x2d, p_attn, self.training, need_weights)
+        if explicit and self.num_heads == 1:
             return self._merged_attention(x2d, N, S, key_valid, need_weights, out_scale)
         context, weights, scale = self._context(x2d, N, S, key_valid, need_weights)
         return self._project(context, scale, out_scale), weights
@@ -291,6 +294,7 @@ class Blocks(NamedTuple):
 
 #: implementation -> its classes: the one place a model's code path is chosen.
 BLOCKS: dict[str, Blocks] = {
-    "reference": Blocks(layers.ClassFeatures, reference.AttentionBlock, reference.MLADLayer, nn.Dropout),
+    "reference": Blocks(
+        layers.ClassFeatures, reference.AttentionBlock, reference.MLADLayer, nn.Dropout),
     "fast": Blocks(ClassFeatures, AttentionBlock, MLADLayer, Dropout),
 }

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 #: Length of the positional table a :class:`PositionalEncoding` without ``max_len`` keeps;
-#: longer inputs get their table computed for that call (the table is never reallocated).
+#: longer inputs get their table computed for that call (the table is not reallocated).
 CACHED_POSITIONS = 512
 
 #: The running RMS of ``positional_scale="auto"`` averages every batch equally over its
@@ -56,8 +56,8 @@ class PositionalEncoding(nn.Module):
 
     ``streams``: the widths of feature streams concatenated along F (RGB then flow, I3D
     then CLIP), summing to ``dim``. Under ``"auto"`` each stream keeps its own running
-    RMS (``feature_sq`` of shape ``(len(streams),)``) and is divided by it, so a stream of
-    small numbers is not drowned by a large one; None (or one stream): one RMS for all F.
+    RMS (``feature_sq`` of shape ``(len(streams),)``) and is divided by it, so a stream
+    of small numbers is not drowned by a large one; None (or one stream): one RMS.
 
     In training mode the running RMS changes inside ``forward``. Under data parallelism,
     :func:`mladlib.train.distributed.synchronize_running_scales` sets ``synchronize``:
@@ -66,8 +66,8 @@ class PositionalEncoding(nn.Module):
 
     With ``max_len=None`` a table of :data:`CACHED_POSITIONS` steps is kept (not saved in
     the state dict) and longer inputs get theirs computed for that call (the table is
-    never reallocated); with ``max_len`` set it is a fixed, stored table, as in the public
-    release, and longer inputs are refused.
+    never reallocated); with ``max_len`` set it is a fixed, stored table, as in the
+    public release, and longer inputs are refused.
     """
 
     def __init__(
@@ -75,22 +75,25 @@ class PositionalEncoding(nn.Module):
         streams: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if scale != "auto" and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                                or not 0 < float(scale) < math.inf):
-            raise ValueError(f"positional_scale must be 'auto' or a positive number, got {scale!r}")
+        number = isinstance(scale, (int, float)) and not isinstance(scale, bool)
+        if scale != "auto" and not (number and 0 < float(scale) < math.inf):
+            raise ValueError(
+                f"positional_scale must be 'auto' or a positive number, got {scale!r}")
         if streams is not None and sum(streams) != dim:
-            raise ValueError(f"feature_streams {tuple(streams)} add up to {sum(streams)}, "
-                             f"not to the feature size {dim}")
+            raise ValueError(f"feature_streams {tuple(streams)} add up to "
+                             f"{sum(streams)}, not to the feature size {dim}")
         self.dim, self.max_len = dim, max_len
         self.scale = scale if scale == "auto" else float(scale)
-        self.streams = tuple(streams) if streams is not None and len(streams) > 1 else None
+        several = streams is not None and len(streams) > 1
+        self.streams = tuple(streams) if several else None
         self.synchronize = False  # all-reduce the running RMS's batch statistics
         self.process_group: Any = None  # for synchronize: None is the default group
         length = CACHED_POSITIONS if max_len is None else max_len
         self.register_buffer("pe", sinusoidal_table(length, dim), persistent=max_len is not None)  # (T_max, F)
         if self.scale == "auto":
             shape = () if self.streams is None else (len(self.streams),)
-            self.register_buffer("feature_sq", torch.ones(shape))  # running mean of x^2 (per stream)
+            # the running mean of x^2 (per stream)
+            self.register_buffer("feature_sq", torch.ones(shape))
             self.register_buffer("feature_batches", torch.zeros((), dtype=torch.long))  # batches seen
 
     def table(self, T: int, x: Tensor) -> Tensor:
@@ -106,21 +109,29 @@ class PositionalEncoding(nn.Module):
 
     @torch.no_grad()
     def _update_rms(self, x: Tensor, mask: Tensor | None) -> None:
-        """Fold the mean square of ``x``'s valid steps (per stream) into ``feature_sq``."""
+        """Fold the mean square of ``x``'s valid steps (per stream) into
+        ``feature_sq``."""
         squares = x.detach().float().square()
         if self.streams is None:
             squares = squares.mean(dim=-1)  # (B, T)
         else:  # (S, B, T): each stream's own mean square
-            squares = torch.stack([part.mean(dim=-1) for part in squares.split(self.streams, dim=-1)])
+            parts = squares.split(self.streams, dim=-1)
+            squares = torch.stack([part.mean(dim=-1) for part in parts])
         if self.synchronize and dist.is_available() and dist.is_initialized():
-            # every rank's sum of squares and count of valid steps, summed over the ranks
+            # each rank's sum of squares and count of valid steps, summed over the ranks
             valid = squares if mask is None else squares * mask
-            count = mask.sum() if mask is not None else torch.tensor(squares.shape[-2] * squares.shape[-1])
-            stats = torch.cat([valid.sum(dim=(-2, -1)).reshape(-1), count.to(valid).reshape(1)])
+            steps = squares.shape[-2] * squares.shape[-1]
+            count = mask.sum() if mask is not None else torch.tensor(steps)
+            sums = valid.sum(dim=(-2, -1)).reshape(-1)
+            stats = torch.cat([sums, count.to(valid).reshape(1)])
             dist.all_reduce(stats, group=self.process_group)
-            batch_sq = (stats[:-1] / stats[-1].clamp(min=1)).reshape(self.feature_sq.shape)
+            batch_sq = stats[:-1] / stats[-1].clamp(min=1)
+            batch_sq = batch_sq.reshape(self.feature_sq.shape)
         elif self.streams is None:
-            batch_sq = squares.mean() if mask is None else (squares * mask).sum() / mask.sum().clamp(min=1)
+            if mask is None:
+                batch_sq = squares.mean()
+            else:
+                batch_sq = (squares * mask).sum() / mask.sum().clamp(min=1)
         elif mask is None:
             batch_sq = squares.mean(dim=(-2, -1))
         else:
@@ -130,8 +141,8 @@ class PositionalEncoding(nn.Module):
         self.feature_batches += 1
 
     def amplitude(self) -> Tensor | float:
-        """The positions' amplitude relative to the features: ``scale``, or for ``"auto"``
-        the running RMS (a scalar, or one per stream)."""
+        """The positions' amplitude relative to the features: ``scale``, or for
+        ``"auto"`` the running RMS (a scalar, or one per stream)."""
         return self.feature_sq.sqrt() if self.scale == "auto" else self.scale
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -143,7 +154,7 @@ class PositionalEncoding(nn.Module):
             # (x + rms * table) / rms: positions at the features' scale, the sum at unit
             # scale, so the layers after it see the same numbers whatever the features' units
             rms = self.amplitude().clamp(min=1e-12)
-            if self.streams is not None:  # (S,) -> (F,): each stream's dimensions its RMS
+            if self.streams is not None:  # (S,) -> (F,): each stream's RMS on its dims
                 widths = torch.tensor(self.streams, device=rms.device)
                 rms = rms.repeat_interleave(widths, output_size=self.dim)
             return x / rms + table

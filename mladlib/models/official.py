@@ -174,9 +174,10 @@ def load_official_checkpoint(
     pe = state.get("positional_encoding.pe")
     pe_len = pe.reshape(-1, feature_dim).shape[0] if pe is not None else None
     model = MLAD(
-        len(classes), feature_dim, hidden_dim=hidden_dim, num_layers=len(layers), num_heads=num_heads,
-        ff_dim=ff_dim, positional_encoding=pe is not None, pe_max_len=pe_len, attention_out_relu=True,
-        dropout=dropout, attention_dropout=dropout, input_dropout=dropout, positional_scale=1.0,
+        len(classes), feature_dim, hidden_dim=hidden_dim, num_layers=len(layers),
+        num_heads=num_heads, ff_dim=ff_dim, positional_encoding=pe is not None,
+        pe_max_len=pe_len, attention_out_relu=True, dropout=dropout,
+        attention_dropout=dropout, input_dropout=dropout, positional_scale=1.0,
         implementation=implementation,
     )
     new: dict[str, Tensor] = {}
@@ -200,7 +201,7 @@ def load_official_checkpoint(
     alpha = take("alpha").reshape(-1)
     if alpha.numel() != len(layers):
         raise ValueError(f"{path}: alpha has {alpha.numel()} values for {len(layers)} layers")
-    for l in layers:  # the release weights the TB by sigmoid(alpha): the CB by sigmoid(-alpha)
+    for l in layers:  # the release puts sigmoid(alpha) on the TB, the CB: sigmoid(-alpha)
         new[f"layers.{l}.alpha_logit"] = -alpha[l]
     if state:
         raise ValueError(f"{path} has keys the public MLAD layout does not: {sorted(state)[:5]}")

@@ -68,10 +68,10 @@ class AttentionBlock(nn.Module):
         self.linear2 = nn.Linear(options.ff_width, H)
         self.norm1 = nn.LayerNorm(H)
         self.norm2 = nn.LayerNorm(H)
-        self.attention_dropout = nn.Dropout(options.attention_dropout)  # on the attention weights
-        self.dropout1 = nn.Dropout(options.dropout)  # on the attention output, before the residual
-        self.dropout = nn.Dropout(options.dropout)  # inside the feed-forward, after its ReLU
-        self.dropout2 = nn.Dropout(options.dropout)  # on the feed-forward output, before the residual
+        self.attention_dropout = nn.Dropout(options.attention_dropout)  # on the weights
+        self.dropout1 = nn.Dropout(options.dropout)  # attention output, before residual
+        self.dropout = nn.Dropout(options.dropout)  # in the feed-forward, after its ReLU
+        self.dropout2 = nn.Dropout(options.dropout)  # feed-forward output, before residual
 
     def forward(
         self, x: Tensor, key_valid: Tensor | None = None, need_weights: bool = False
@@ -129,7 +129,7 @@ class MLADLayer(nn.Module):
 
     @property
     def alpha(self) -> Tensor | None:
-        """Eq. 6's ``a``, the weight of the co-occurrence branch (None with one branch)."""
+        """Eq. 6's ``a``, the co-occurrence branch's weight (None with one branch)."""
         if len(self.branches) < 2:
             return None
         return torch.sigmoid(self.alpha_logit) if self.alpha_logit is not None else self.fixed_alpha

@@ -85,7 +85,8 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
         if kind == "training":
             raise ValueError(f"{path} holds only the best model's weights; resume from the run's last.pt")
         raise ValueError(f"{path} is a {checkpoint['kind']} checkpoint, expected a {kind} one")
-    alpha_on_tb = isinstance(checkpoint["config"], dict) and _upgrade_config(checkpoint["config"])
+    config = checkpoint["config"]
+    alpha_on_tb = isinstance(config, dict) and _upgrade_config(config)
     try:
         checkpoint["config"] = TrainConfig.from_dict(checkpoint["config"])
     except (TypeError, ValueError) as error:
@@ -98,17 +99,18 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
 def _upgrade_config(config: dict[str, Any]) -> bool:
     """Rewrite, in place, a configuration written by an earlier mladlib into one that
     builds the same model today. True when its alpha weighted the temporal branch (the
-    removed ``alpha_branch="tb"``), whose weights then need ``alpha_logit = -alpha_logit``."""
-    if "positional_scale" not in config:  # written before it existed: positions at amplitude 1
+    removed ``alpha_branch="tb"``): its weights then need ``alpha_logit -> -alpha_logit``."""
+    if "positional_scale" not in config:  # older: positions at amplitude 1
         config["positional_scale"] = 1.0
-    if "positional_encoding" not in config:  # before it existed: positions unless linear
+    if "positional_encoding" not in config:  # older: positions unless linear
         config["positional_encoding"] = config.get("model") != "linear"
     return config.pop("alpha_branch", "cb") == "tb"
 
 
 def _negate_alpha_logits(checkpoint: dict[str, Any]) -> None:
     """``alpha_logit -> -alpha_logit`` in the weights (and in Adam's first moment of a
-    training checkpoint): ``sigmoid(-a) = 1 - sigmoid(a)`` moves alpha from the TB to the CB."""
+    training checkpoint): ``sigmoid(-a) = 1 - sigmoid(a)`` moves alpha from the TB to
+    the CB."""
     state = checkpoint["model"]
     for key in [k for k in state if k.endswith("alpha_logit")]:
         state[key] = -state[key]
@@ -116,13 +118,14 @@ def _negate_alpha_logits(checkpoint: dict[str, Any]) -> None:
     sizes = checkpoint.get("model_sizes")
     if not isinstance(optimizer, dict) or not isinstance(sizes, dict):
         return
-    # the trainer's Adam holds model.parameters() in order: find the alpha logits' indices
-    model = build_from_config(checkpoint["config"], int(sizes["num_classes"]), int(sizes["feature_dim"]))
-    names = [name for name, _ in model.named_parameters()]
+    # the trainer's Adam holds model.parameters() in order: the alpha logits' indices
+    C, F = int(sizes["num_classes"]), int(sizes["feature_dim"])
+    names = [name for name, _ in build_from_config(checkpoint["config"], C, F).named_parameters()]
     for group in optimizer.get("param_groups", []):
         for index in group.get("params", []):
-            moments = optimizer.get("state", {}).get(index)
-            if index < len(names) and names[index].endswith("alpha_logit") and moments and "exp_avg" in moments:
+            moments = optimizer.get("state", {}).get(index) or {}
+            alpha = index < len(names) and names[index].endswith("alpha_logit")
+            if alpha and "exp_avg" in moments:
                 moments["exp_avg"] = -moments["exp_avg"]
 
 
@@ -133,7 +136,8 @@ def build_from_config(
     for ``device`` (None: the CPU)."""
     options = config.model_options
     if "implementation" in options:  # the linear baseline has one code path
-        options["implementation"] = resolve_implementation(config.implementation, device)
+        options["implementation"] = resolve_implementation(
+            config.implementation, device)
     return build_model(config.model, num_classes, feature_dim, **options)
 
 

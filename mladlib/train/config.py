@@ -64,17 +64,17 @@ class TrainConfig:
     attention_dropout: float | None = None  # None: same as dropout
     input_dropout: float = 0.0  # on the features after the positional encoding (public code: 0.2)
     ff_dim: int | None = None  # None: hidden_dim
-    alpha: str | float = "learned"  # eq. 6's a (on the CB): "learned" or a fixed float in [0, 1]
+    alpha: str | float = "learned"  # eq. 6's a (on the CB): "learned" or a float in [0, 1]
     branches: tuple[str, ...] | None = None  # None: the variant's (both for "mlad")
     # None: the variant's own default, as in the paper: no positions for the linear baseline
     # (the I3D classifier), sinusoidal positions for every class-feature model
     positional_encoding: bool | None = None
     positional_scale: str | float = "auto"  # "auto": the features' running RMS; 1.0: public code
-    # widths of the feature streams joined along D (e.g. [1024, 1024] for RGB + flow): under
-    # "auto" each stream is scaled by its own running RMS; None: one RMS for all D
+    # widths of the feature streams joined along D (e.g. [1024, 1024] for RGB + flow):
+    # under "auto" each stream is scaled by its own running RMS; None: one RMS for all D
     feature_streams: list[int] | None = None
     attention_out_relu: bool = False  # ReLU after the attention's output projection (public code)
-    implementation: str = "auto"  # "reference", "fast", or "auto" (= "fast": resolve_implementation)
+    implementation: str = "auto"  # "reference", "fast", or "auto" (= "fast")
     # training windows
     window: int | None = None
     variable_length: bool = True
@@ -193,11 +193,11 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict[str, Any]:
-        """The options of :data:`mladlib.models.MODEL_VARIANTS` ``[model]`` takes, as keyword
-        arguments for :func:`mladlib.models.build_model` (``implementation="auto"``
-        resolved: :func:`resolve_implementation`). Settings the variant fixes or has no
-        use for (``num_layers`` of ``cf``, ``alpha`` of ``cb``) are left out; ``ValueError``
-        when one that defaults to "the variant's own" (``branches``,
+        """The options that :data:`mladlib.models.MODEL_VARIANTS` ``[model]`` takes, as
+        keyword arguments for :func:`mladlib.models.build_model` (``implementation=
+        "auto"`` resolved: :func:`resolve_implementation`). Settings the variant fixes
+        or has no use for (``num_layers`` of ``cf``, ``alpha`` of ``cb``) are left out;
+        ``ValueError`` when one that defaults to "the variant's own" (``branches``,
         ``positional_encoding``) is set for a variant that does not take it."""
         takes = MODEL_VARIANTS[self.model].takes
         options = {
@@ -215,7 +215,8 @@ class TrainConfig:
             if value is None:
                 continue
             if name not in takes:
-                raise ValueError(f"model {self.model!r} does not take {name} (got {value!r})")
+                raise ValueError(
+                    f"model {self.model!r} does not take {name} (got {value!r})")
             options[name] = tuple(value) if name == "branches" else value
         return {name: value for name, value in options.items() if name in takes}
 

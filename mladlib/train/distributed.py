@@ -95,8 +95,8 @@ class DistributedContext:
 
 
 def synchronize_running_scales(model: nn.Module, group: Any = None) -> int:
-    """Make every running feature scale in ``model`` (``positional_scale="auto"``) all-reduce
-    its batch statistics over the processes of ``group`` (None: all of them) at each
+    """Make every running feature scale in ``model`` (``positional_scale="auto"``)
+    all-reduce its batch statistics over the processes of ``group`` (None: all of them) at each
     training-mode update, as ``nn.SyncBatchNorm`` does: every rank then scales its
     windows by the same RMS, scores its shard of validation and test with it, and holds
     the buffer that rank 0's checkpoint saves. Returns the number of such layers.
