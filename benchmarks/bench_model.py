@@ -4,7 +4,7 @@ One training step = forward on ``(B, T, F)`` random features, binary cross-entro
 final and the initial logits (as the paper trains), backward, Adam step (lr 1e-4). Rows:
 
 * ``MLAD``: :class:`mladlib.models.MLAD` with the public release's options
-  (``attention_out_relu=True, alpha_branch="tb"``) and its dropout, 0.1 everywhere,
+  (``attention_out_relu=True``) and its dropout, 0.1 everywhere,
   attention weights included; fp32 and, where the hardware has bf16 units, bf16 autocast;
 * ``naive``: :class:`mladlib.models.PublicLayoutMLAD`, the same network (same parameter
   count, printed) written as the public code writes it: one ``nn.Linear`` per class in a
@@ -63,6 +63,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from mladlib.models import MLAD, FullAttentionBaseline, PublicLayoutMLAD, count_parameters  # noqa: E402
+from mladlib.models.fast import explicit_attention  # noqa: E402
 from mladlib.models.flops import full_attention_train_flops, mlad_train_flops  # noqa: E402
 from mladlib.utils import cpu_name, freed_memory_kept, keep_freed_memory, seed_everything  # noqa: E402
 
@@ -124,8 +125,11 @@ class Result:
         """The GEMM FLOPs the row's code path runs: merged projections on the explicit
         one-head attention path (eager CPU training with attention dropout)."""
         c = self.case
-        merged = (c.model != "naive" and c.implementation == "fast" and c.device == "cpu" and not c.compile
-                  and c.attention_dropout > 0)
+        # the fast block's own rule, for a training step (no weights asked) on this device
+        probe = torch.empty(0, device=c.device)
+        explicit = explicit_attention(probe, c.attention_dropout, True, False)
+        fast = c.model != "naive" and c.implementation == "fast" and not c.compile
+        merged = fast and explicit
         return self._flops(merged)
 
     def _flops(self, merged: bool) -> float:
@@ -141,10 +145,10 @@ def build_model(case: Case) -> torch.nn.Module:
     if case.model == "naive":  # its attention dropout is tied to the dropout, 0.1
         return PublicLayoutMLAD(case.C, case.F, case.H, case.L, max_len=case.T)
     if case.model == "full":
-        return FullAttentionBaseline(case.C, case.F, case.H, case.L, attention_dropout=case.attention_dropout,
-                                     implementation=case.implementation)
-    return MLAD(case.C, case.F, case.H, case.L, attention_dropout=case.attention_dropout,
-                attention_out_relu=True, alpha_branch="tb", implementation=case.implementation)
+        return FullAttentionBaseline(case.C, case.F, hidden_dim=case.H, num_layers=case.L,
+                                     attention_dropout=case.attention_dropout, implementation=case.implementation)
+    return MLAD(case.C, case.F, hidden_dim=case.H, num_layers=case.L, attention_dropout=case.attention_dropout,
+                attention_out_relu=True, implementation=case.implementation)
 
 
 def make_step(case: Case, model: torch.nn.Module):
@@ -536,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cpu" and not args.keep_malloc_defaults:
-        keep_freed_memory()  # as the trainer does on CPU: freed activations stay mapped
+        keep_freed_memory()  # as `train --keep-freed-memory` does: freed activations stay mapped
 
     if args.child:  # one row in a fresh process (CPU peak memory)
         result = run_case(Case(**json.loads(args.child)), args.seed, gemm=False)

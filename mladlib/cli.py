@@ -132,7 +132,6 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--input-dropout", "input_dropout", "dropout on the features after the positional encoding", type=float)
     _add(g, "--ff-dim", "ff_dim", "width of the feed-forward block (default: H)", type=int)
     _add(g, "--alpha", "alpha", "eq. 6's a: 'learned' or a fixed number in [0, 1]", type=_learned_or_float)
-    _add(g, "--alpha-branch", "alpha_branch", "the branch a weights (the public code: tb)", choices=("cb", "tb"))
     _add(g, "--branches", "branches", "the MLAD branches to keep (default: the model's)", nargs="+",
          choices=("cb", "tb"))
     _add(g, "--positional-encoding", "positional_encoding", "add sinusoidal positions to the features "
@@ -141,11 +140,14 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
          "running RMS) or a number (1: the public code)", type=_auto_or_float)
     _add(g, "--attention-out-relu", "attention_out_relu", "ReLU after the attention's output projection "
          "(the public code)", action=argparse.BooleanOptionalAction)
-    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: its speed path "
-         "(same function); auto: fast, on every device", choices=("auto", "reference", "fast"))
+    _add(g, "--feature-streams", "feature_streams", "widths of the feature streams "
+         "joined along D (e.g. 1024 1024 for RGB + flow): each gets its own running RMS",
+         type=int, nargs="+")
+    _add(g, "--implementation", "implementation", "reference: the textbook layer; fast: "
+         "its speed path (same function); auto: fast", choices=("auto", "reference", "fast"))
     g.add_argument("--recipe", choices=("public",), default=None,
                    help="public: the public release's training settings (dropout 0.2 with input dropout, ReLU "
-                        "after the output projection, alpha on TB, positions at amplitude 1, Adam 1e-3, weight "
+                        "after the output projection, positions at amplitude 1, Adam 1e-3, weight "
                         "decay 1e-6, batch 16 x 4 accumulated); options given beside it override it")
     g = parser.add_argument_group("training windows")
     _add(g, "--window", "window", "T, window length in feature steps", type=int)
@@ -279,7 +281,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     x = torch.randn(2, 32, 64)
     for name in MODEL_VARIANTS:
-        model = build_model(name, 10, 64, hidden_dim=16, num_layers=2)
+        sizes = {"hidden_dim": 16, "num_layers": 2}  # where the variant takes them
+        takes = MODEL_VARIANTS[name].takes
+        model = build_model(name, 10, 64, **{k: v for k, v in sizes.items() if k in takes})
         out = model(x)
         out.logits.mean().backward()
         print(f"{name:<18} params {count_parameters(model):>8,d}  logits {tuple(out.logits.shape)}")

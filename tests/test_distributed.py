@@ -35,11 +35,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def worker_config(run_dir: Path, **overrides):
-    """2 epochs of 12 batches on the tiny dataset; no dropout, so one process can replay the run."""
+    """2 epochs of 12 batches on the tiny dataset; no dropout and positions of fixed
+    amplitude, so one process can replay the run bit for bit (under "auto", DDP folds both
+    ranks' windows into one update of the running RMS where one process accumulating
+    makes two)."""
     settings = dict(synthetic_size="tiny", hidden_dim=16, num_layers=1, window=16, batch_size=4, epochs=2,
                     windows_per_epoch=48, dropout=0.0, num_threads=1, device="cpu", run_dir=str(run_dir),
-                    positional_scale=1.0)  # "auto" keeps a running RMS per rank: no bitwise replay
+                    positional_scale=1.0)
     return make_config("synthetic", **{**settings, **overrides})
+
+
+def default_config(run_dir: Path):
+    """The same tiny run with the model's default options (dropout, ``positional_scale="auto"``)."""
+    return make_config("synthetic", synthetic_size="tiny", hidden_dim=16, num_layers=1, window=16, batch_size=4,
+                       epochs=2, windows_per_epoch=48, num_threads=1, device="cpu", run_dir=str(run_dir))
 
 
 @pytest.fixture(autouse=True)
@@ -103,6 +112,29 @@ def test_two_gloo_processes_train_as_one(tmp_path):
 
 
 @pytest.mark.slow
+def test_two_gloo_processes_share_the_running_feature_scale(tmp_path):
+    """With the default options every rank folds all ranks' windows into the running RMS of
+    ``positional_scale="auto"``: both ranks and last.pt hold the same scale (and weights),
+    and the test metrics the ranks scored on their shards equal one process scoring best.pt."""
+    done = torchrun([__file__, str(tmp_path), "defaults"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    final = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True)["final"] for r in range(2)]
+    key = "positional_encoding.feature_sq"
+    assert float(final[0][key]) != 1.0  # it has followed the features
+    assert final[0].keys() == final[1].keys()
+    assert all(torch.equal(final[0][k], final[1][k]) for k in final[0]), [
+        k for k in final[0] if not torch.equal(final[0][k], final[1][k])]
+    last = load_checkpoint(tmp_path / "run" / "last.pt", kind="training")
+    assert all(torch.equal(last["model"][k], final[0][k]) for k in final[0])
+    metrics = [json.loads((tmp_path / f"metrics{r}.json").read_text()) for r in range(2)]
+    assert metrics[0] == metrics[1]
+    model, config = load_model(tmp_path / "run" / "best.pt")
+    assert config.positional_scale == "auto" and config.dropout == 0.1
+    single = evaluate(model, load_splits(config, ("test",)).test, window=16)
+    assert single["frame_map"] == pytest.approx(metrics[0]["frame_map"], abs=1e-6)
+
+
+@pytest.mark.slow
 def test_torchrun_command_line_prints_one_table(tmp_path):
     done = torchrun(["-m", "mladlib", "train", "--size", "tiny", "--hidden-dim", "8", "--num-layers", "1",
                      "--window", "16", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--run-dir", "run"],
@@ -145,7 +177,8 @@ if __name__ == "__main__":  # a worker under torchrun
     out = Path(sys.argv[1])
     torch.set_num_threads(1)
     os.environ.setdefault("MLADLIB_PROGRESS", "0")
-    trainer = Trainer(worker_config(out / "run"))
+    defaults = len(sys.argv) > 2 and sys.argv[2] == "defaults"
+    trainer = Trainer((default_config if defaults else worker_config)(out / "run"))
     result = trainer.fit()
     rank = int(os.environ["RANK"])
     torch.save({"final": trainer.model.state_dict(), "best": result.model.state_dict()}, out / f"rank{rank}.pt")

@@ -498,13 +498,13 @@ def test_every_model_option_is_a_setting():
     from mladlib.train.checkpoint import build_from_config
 
     config = tiny(ff_dim=24, alpha=0.3, branches=("tb",), positional_encoding=False, attention_out_relu=True,
-                  alpha_branch="tb", positional_scale=2.0, input_dropout=0.1, implementation="reference")
+                  positional_scale=2.0, input_dropout=0.1, implementation="reference", feature_streams=[3, 5])
     assert set(config.model_options) <= model_options()
     model = build_from_config(config, 4, 8)
     layer = model.layers[0]
     assert layer.branches == ("tb",) and layer.tb.linear1.out_features == 24 and layer.tb.out_relu
     assert model.positional_encoding is None and model.input_dropout.p == 0.1
-    assert model.implementation == "reference"
+    assert model.implementation == "reference" and model.options.feature_streams == (3, 5)
     again = TrainConfig.from_dict(json.loads(config.to_json()))
     assert again == config and again.branches == ("tb",)
     # "auto": the fast path, measured faster on the CPU and on an H200
@@ -515,8 +515,7 @@ def test_every_model_option_is_a_setting():
 
 def test_public_recipe_is_the_release_settings():
     config = make_config("multithumos", recipe="public", root="/data/mt")
-    assert (config.dropout, config.input_dropout, config.attention_out_relu, config.alpha_branch) == (
-        0.2, 0.2, True, "tb")
+    assert (config.dropout, config.input_dropout, config.attention_out_relu) == (0.2, 0.2, True)
     assert config.positional_scale == 1.0 and config.lr == 1e-3 and config.weight_decay == 1e-6
     assert make_config("multithumos", recipe="public", root="/data/mt", dropout=0.3).dropout == 0.3
     with pytest.raises(ValueError, match="recipe"):
@@ -525,6 +524,19 @@ def test_public_recipe_is_the_release_settings():
         tiny(positional_scale=-1.0)
     with pytest.raises(ValueError, match="implementation"):
         tiny(implementation="quick")
+
+
+def test_each_variant_gets_only_the_options_it_takes():
+    from mladlib.models import MODEL_VARIANTS
+    from mladlib.train.checkpoint import build_from_config
+
+    for name, variant in MODEL_VARIANTS.items():
+        options = tiny(model=name).model_options
+        assert set(options) <= variant.takes and not set(options) & set(variant.fixed), name
+        build_from_config(tiny(model=name), 4, 8)  # the preset's num_layers=3 does not reach "cf"
+    assert "num_layers" not in tiny(model="cf").model_options
+    with pytest.raises(ValueError, match="'cb' does not take branches"):
+        tiny(model="cb", branches=("cb", "tb")).model_options
 
 
 def test_which_inputs_each_variant_receives():

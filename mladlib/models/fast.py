@@ -3,19 +3,22 @@
 Every trick here was measured faster on 2 CPU cores (``benchmarks/bench_model.py``); on
 CUDA and under ``torch.compile`` the code falls back to ``F.linear``, fused
 ``scaled_dot_product_attention`` and ``F.dropout``. The classes subclass their reference
-counterparts and add no parameter or buffer, so a state dict loads into either, and
-:func:`set_implementation` switches a built model between the two in place.
-``tests/test_reference.py`` checks every path against the reference: outputs and every
-parameter gradient, in eval and in training with the same dropout masks.
+counterparts, can be built on their own, and add no parameter or buffer, so a state dict
+loads into either. A model picks its classes once, at construction, from :data:`BLOCKS`;
+to run a built model on the other path, build the other and load its state dict
+(:func:`mladlib.models.with_implementation`). ``tests/test_reference.py`` checks every
+path against the reference: outputs and every parameter gradient, in eval and in
+training with the same dropout masks.
 
 The tricks:
 
 * dropout masks from raw random bits (:mod:`.dropout`), their ``1/keep`` factors folded
   into neighbouring ``H x H`` weights instead of a pass over the activations;
-* attention through ``scaled_dot_product_attention`` (fused kernels) except where the
-  weights are asked for or attention dropout runs on eager CPU (PyTorch's CPU kernels have
-  no fused dropout); there it is computed explicitly with bit-mask dropout, and with one
-  head the four projections merge into two (:meth:`AttentionBlock._merged_attention`);
+* attention through ``scaled_dot_product_attention`` (fused kernels) except where
+  :func:`explicit_attention` says otherwise: the weights are asked for, or attention
+  dropout runs on eager CPU (PyTorch's CPU kernels have no fused dropout); there it is
+  computed explicitly with bit-mask dropout, and with one head the four projections
+  merge into two (:meth:`AttentionBlock._merged_attention`);
 * ``1/sqrt(d)`` and eq. 6's ``a`` and ``1 - a`` folded into ``H``-sized weights (the
   query rows, each branch's last LayerNorm gain and bias), so the merge is a plain sum;
 * ReLUs in place on fresh GEMM outputs, a residual and its dropout as one ``addcmul``,
@@ -25,6 +28,7 @@ The tricks:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +44,16 @@ from .dropout import (
     relu_dropout_unscaled,
 )
 
-IMPLEMENTATIONS = ("reference", "fast")
+
+def explicit_attention(
+    x: Tensor, p_attn: float, training: bool, need_weights: bool
+) -> bool:
+    """The one rule choosing the fast block's attention path for input ``x``: explicit
+    (batched GEMMs, a softmax, bit-mask dropout) where the weights are asked for or where
+    attention dropout draws bit masks (training on eager CPU:
+    :func:`~.dropout.bit_dropout_applies`); fused ``scaled_dot_product_attention``
+    everywhere else."""
+    return need_weights or bit_dropout_applies(x, p_attn, training)
 
 
 def linear_2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -133,7 +146,7 @@ class AttentionBlock(reference.AttentionBlock):
         H = x2d.shape[1]
         heads, d = self.num_heads, H // self.num_heads
         p_attn = self.attention_dropout.p if self.training else 0.0
-        fused = not need_weights and not bit_dropout_applies(x2d, p_attn, self.training)
+        fused = not explicit_attention(x2d, p_attn, self.training, need_weights)
         weight, bias = self.qkv.weight, self.qkv.bias  # (3H, H), (3H,): Q, K, V rows
         if fused:
             qkv = linear_2d(x2d, weight, bias)  # (N*S, 3H); Q, K, V stay strided views of it
@@ -165,7 +178,7 @@ class AttentionBlock(reference.AttentionBlock):
         """``x2d (N*S, H)`` -> ``out_scale *`` the projected attention output ``(N*S, H)``
         (ReLU'd if ``out_relu``) and the head-mean weights ``(N, S, S)`` if asked."""
         p_attn = self.attention_dropout.p if self.training else 0.0
-        explicit = need_weights or bit_dropout_applies(x2d, p_attn, self.training)
+        explicit = explicit_attention(x2d, p_attn, self.training, need_weights)
         if explicit and self.num_heads == 1:
             return self._merged_attention(x2d, N, S, key_valid, need_weights, out_scale)
         context, weights, scale = self._context(x2d, N, S, key_valid, need_weights)
@@ -213,12 +226,6 @@ class AttentionBlock(reference.AttentionBlock):
         attn = linear_2d(context, weight, _scaled(self.out.bias, out_scale))
         return torch.relu_(attn) if self.out_relu else attn
 
-    def attend(self, x: Tensor, key_valid: Tensor | None, need_weights: bool) -> tuple[Tensor, Tensor | None]:
-        """Attention alone: ``(N, S, H)`` -> ``(N, S, H)`` and, if asked, weights ``(N, S, S)``."""
-        N, S, H = x.shape
-        attn, weights = self._attention(x.reshape(N * S, H), N, S, key_valid, need_weights)
-        return attn.view(N, S, H), weights
-
     def forward(
         self,
         x: Tensor,
@@ -249,6 +256,8 @@ class MLADLayer(reference.MLADLayer):
     into each branch's last LayerNorm (``H`` numbers, not a pass over ``(B, T, C, H)``), so
     the merge is a plain sum."""
 
+    Block = AttentionBlock
+
     def forward(
         self, f: Tensor, mask: Tensor | None = None, need_weights: bool = False
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -257,8 +266,7 @@ class MLADLayer(reference.MLADLayer):
         branch_weight: dict[str, Tensor | None] = {"cb": None, "tb": None}
         if len(self.branches) == 2:
             a = self.alpha
-            other = "tb" if self.alpha_branch == "cb" else "cb"
-            branch_weight[self.alpha_branch], branch_weight[other] = a, 1 - a
+            branch_weight["cb"], branch_weight["tb"] = a, 1 - a
         merged = None
         if self.cb is not None:
             f_cb, w = self.cb(f.reshape(B * T, C, H), None, need_weights, branch_weight["cb"])
@@ -275,47 +283,18 @@ class MLADLayer(reference.MLADLayer):
         return merged, maps
 
 
-#: reference class -> fast class; the fast ones add no parameters or buffers.
-_FAST = {
-    reference.AttentionBlock: AttentionBlock,
-    reference.MLADLayer: MLADLayer,
-    layers.ClassFeatures: ClassFeatures,
-    nn.Dropout: Dropout,
+class Blocks(NamedTuple):
+    """The classes a model of one implementation is built from."""
+
+    class_features: type[layers.ClassFeatures]
+    attention_block: type[reference.AttentionBlock]
+    mlad_layer: type[reference.MLADLayer]
+    dropout: type[nn.Dropout]
+
+
+#: implementation -> its classes: the one place a model's code path is chosen.
+BLOCKS: dict[str, Blocks] = {
+    "reference": Blocks(
+        layers.ClassFeatures, reference.AttentionBlock, reference.MLADLayer, nn.Dropout),
+    "fast": Blocks(ClassFeatures, AttentionBlock, MLADLayer, Dropout),
 }
-_REFERENCE = {fast: ref for ref, fast in _FAST.items()}
-
-
-def set_implementation(model: nn.Module, implementation: str) -> nn.Module:
-    """Switch every MLAD building block of ``model`` to ``implementation``, in place.
-
-    ``"reference"``: the textbook modules of :mod:`.reference`; ``"fast"``: their
-    subclasses here. Both hold the same parameters and buffers, so only the class of
-    each module changes (no copy, no new weights). Returns ``model``.
-    """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
-    table = _FAST if implementation == "fast" else _REFERENCE
-    for module in model.modules():
-        target = table.get(type(module))
-        if target is not None:
-            module.__class__ = target
-    return model
-
-
-def implementation_of(model: nn.Module) -> str:
-    """``"fast"`` if any building block of ``model`` runs the fast path, else ``"reference"``."""
-    return "fast" if any(type(m) in _REFERENCE for m in model.modules()) else "reference"
-
-
-class SwitchableImplementation:
-    """Mixin for a model built from MLAD's blocks: ``model.implementation`` reads which
-    path runs (``"reference"`` or ``"fast"``) and, assigned, switches every block in
-    place (the weights stay as they are)."""
-
-    @property
-    def implementation(self) -> str:
-        return implementation_of(self)
-
-    @implementation.setter
-    def implementation(self, value: str) -> None:
-        set_implementation(self, value)

@@ -11,12 +11,14 @@ of the weight), except the first GEMM, the class features of eq. 1, whose input 
 and needs no gradient: that one costs twice its forward. Multi-head attention has the
 same count as one head of the full width.
 
-``merged=True`` counts what the explicit one-head path of
-:class:`~mladlib.models.AttentionBlock` really runs (CPU training with attention dropout,
-or attention maps asked for): its Q/K and V/output projections merged into two ``H x H``
-maps (two ``(tokens, H) x (H, H)`` GEMMs per block instead of four, plus two ``H x H x H``
-products to merge the weights). The default counts the network as the paper defines it;
-that is the count the benchmarks divide by a step's time, whatever path ran.
+``merged=True`` counts what the fast path's explicit one-head attention,
+:meth:`mladlib.models.fast.AttentionBlock._merged_attention`, really runs (where
+:func:`mladlib.models.fast.explicit_attention` chooses it: eager CPU training with
+attention dropout, or attention maps asked for): its Q/K and V/output projections merged
+into two ``H x H`` maps (two ``(tokens, H) x (H, H)`` GEMMs per block instead of four,
+plus two ``H x H x H`` products to merge the weights). The reference path, and the fast
+one elsewhere, run the unmerged count. The default counts the network as the paper
+defines it; that is the count the benchmarks divide by a step's time, whatever path ran.
 """
 
 from __future__ import annotations

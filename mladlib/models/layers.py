@@ -8,13 +8,15 @@ Shape letters: B batch, T time steps, C classes, F input feature size, H hidden 
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 #: Length of the positional table a :class:`PositionalEncoding` without ``max_len`` keeps;
-#: longer inputs get their table computed for that call (the buffer never changes size).
+#: longer inputs get their table computed for that call (the table is not reallocated).
 CACHED_POSITIONS = 512
 
 #: The running RMS of ``positional_scale="auto"`` averages every batch equally over its
@@ -35,15 +37,6 @@ def sinusoidal_table(length: int, dim: int, dtype: torch.dtype = torch.float32) 
     return table.to(dtype)
 
 
-def check_positional_scale(scale: str | float) -> str | float:
-    """``"auto"`` or a positive float; ``ValueError`` naming the option otherwise."""
-    if scale == "auto":
-        return scale
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not float(scale) > 0:
-        raise ValueError(f"positional_scale must be 'auto' or a positive number, got {scale!r}")
-    return float(scale)
-
-
 class PositionalEncoding(nn.Module):
     """Adds ``scale *`` sinusoidal positions to input features ``(B, T, F)``.
 
@@ -61,20 +54,46 @@ class PositionalEncoding(nn.Module):
     :func:`~mladlib.models.load_official_checkpoint` uses); another float ``s`` adds
     ``s * table``.
 
+    ``streams``: the widths of feature streams concatenated along F (RGB then flow, I3D
+    then CLIP), summing to ``dim``. Under ``"auto"`` each stream keeps its own running
+    RMS (``feature_sq`` of shape ``(len(streams),)``) and is divided by it, so a stream
+    of small numbers is not drowned by a large one; None (or one stream): one RMS.
+
+    In training mode the running RMS changes inside ``forward``. Under data parallelism,
+    :func:`mladlib.train.distributed.synchronize_running_scales` sets ``synchronize``:
+    each update then all-reduces the batch statistics over the processes, so every rank
+    scales by the same RMS and holds the same buffer (as ``nn.SyncBatchNorm`` does).
+
     With ``max_len=None`` a table of :data:`CACHED_POSITIONS` steps is kept (not saved in
-    the state dict) and longer inputs get theirs computed on the fly; with ``max_len``
-    set it is a fixed, stored table, as in the public release, and longer inputs are
-    refused. The buffer never changes inside ``forward`` (a DDP requirement).
+    the state dict) and longer inputs get theirs computed for that call (the table is
+    never reallocated); with ``max_len`` set it is a fixed, stored table, as in the
+    public release, and longer inputs are refused.
     """
 
-    def __init__(self, dim: int, max_len: int | None = None, scale: str | float = 1.0) -> None:
+    def __init__(
+        self, dim: int, max_len: int | None = None, scale: str | float = 1.0,
+        streams: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
+        number = isinstance(scale, (int, float)) and not isinstance(scale, bool)
+        if scale != "auto" and not (number and 0 < float(scale) < math.inf):
+            raise ValueError(
+                f"positional_scale must be 'auto' or a positive number, got {scale!r}")
+        if streams is not None and sum(streams) != dim:
+            raise ValueError(f"feature_streams {tuple(streams)} add up to "
+                             f"{sum(streams)}, not to the feature size {dim}")
         self.dim, self.max_len = dim, max_len
-        self.scale = check_positional_scale(scale)
+        self.scale = scale if scale == "auto" else float(scale)
+        several = streams is not None and len(streams) > 1
+        self.streams = tuple(streams) if several else None
+        self.synchronize = False  # all-reduce the running RMS's batch statistics
+        self.process_group: Any = None  # for synchronize: None is the default group
         length = CACHED_POSITIONS if max_len is None else max_len
         self.register_buffer("pe", sinusoidal_table(length, dim), persistent=max_len is not None)  # (T_max, F)
         if self.scale == "auto":
-            self.register_buffer("feature_sq", torch.ones(()))  # running mean of x^2
+            shape = () if self.streams is None else (len(self.streams),)
+            # the running mean of x^2 (per stream)
+            self.register_buffer("feature_sq", torch.ones(shape))
             self.register_buffer("feature_batches", torch.zeros((), dtype=torch.long))  # batches seen
 
     def table(self, T: int, x: Tensor) -> Tensor:
@@ -90,29 +109,49 @@ class PositionalEncoding(nn.Module):
 
     @torch.no_grad()
     def _update_rms(self, x: Tensor, mask: Tensor | None) -> None:
-        """Fold the mean square of ``x``'s valid steps into ``feature_sq``;
+        """Fold the mean square of ``x``'s valid steps (per stream) into ``feature_sq``;
         ``ValueError`` (the buffer left as it was) when that is outside what float32
         holds: features of 1e20 would make the buffer infinite, of 1e-20 zero, and
         either would erase them."""
-        squares = x.detach().double().square().mean(dim=-1)  # (B, T), float64
-        if mask is None:
-            batch_sq = squares.mean()
+        squares = x.detach().double().square()  # float64: no overflow before the check
+        if self.streams is None:
+            squares = squares.mean(dim=-1)  # (B, T)
+        else:  # (S, B, T): each stream's own mean square
+            parts = squares.split(self.streams, dim=-1)
+            squares = torch.stack([part.mean(dim=-1) for part in parts])
+        if self.synchronize and dist.is_available() and dist.is_initialized():
+            # each rank's sum of squares and count of valid steps, summed over the ranks
+            valid = squares if mask is None else squares * mask
+            steps = squares.shape[-2] * squares.shape[-1]
+            count = mask.sum() if mask is not None else torch.tensor(steps)
+            sums = valid.sum(dim=(-2, -1)).reshape(-1)
+            stats = torch.cat([sums, count.to(valid).reshape(1)])
+            dist.all_reduce(stats, group=self.process_group)
+            batch_sq = stats[:-1] / stats[-1].clamp(min=1)
+            batch_sq = batch_sq.reshape(self.feature_sq.shape)
+        elif self.streams is None:
+            if mask is None:
+                batch_sq = squares.mean()
+            else:
+                batch_sq = (squares * mask).sum() / mask.sum().clamp(min=1)
+        elif mask is None:
+            batch_sq = squares.mean(dim=(-2, -1))
         else:
-            batch_sq = (squares * mask).sum() / mask.sum().clamp(min=1)
+            batch_sq = (squares * mask).sum(dim=(-2, -1)) / mask.sum().clamp(min=1)
         limits = torch.finfo(torch.float32)
-        mean_sq = float(batch_sq)
-        if not (mean_sq == 0 or limits.tiny <= mean_sq <= limits.max):
-            rms = mean_sq ** 0.5
-            raise ValueError(f"features of RMS {rms:.3g} are outside the range that "
-                             "positional_scale='auto' can follow in float32 (about "
-                             "1e-19 to 1e19); rescale the features")
+        for mean_sq in batch_sq.reshape(-1).tolist():
+            if not (mean_sq == 0 or limits.tiny <= mean_sq <= limits.max):
+                raise ValueError(f"features of RMS {mean_sq ** 0.5:.3g} are outside the "
+                                 "range that positional_scale='auto' can follow in float32 "
+                                 "(about 1e-19 to 1e19); rescale the features")
         batch_sq = batch_sq.float()
         weight = torch.clamp(1.0 / (self.feature_batches + 1).float(), min=RMS_MOMENTUM)
         self.feature_sq.lerp_(batch_sq, weight)
         self.feature_batches += 1
 
     def amplitude(self) -> Tensor | float:
-        """The positions' amplitude relative to the features: ``scale``, or the running RMS for ``"auto"``."""
+        """The positions' amplitude relative to the features: ``scale``, or for
+        ``"auto"`` the running RMS (a scalar, or one per stream)."""
         return self.feature_sq.sqrt() if self.scale == "auto" else self.scale
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -123,7 +162,11 @@ class PositionalEncoding(nn.Module):
         if self.scale == "auto":
             # (x + rms * table) / rms: positions at the features' scale, the sum at unit
             # scale, so the layers after it see the same numbers whatever the features' units
-            return x / self.amplitude().clamp(min=1e-12) + table
+            rms = self.amplitude().clamp(min=1e-12)
+            if self.streams is not None:  # (S,) -> (F,): each stream's RMS on its dims
+                widths = torch.tensor(self.streams, device=rms.device)
+                rms = rms.repeat_interleave(widths, output_size=self.dim)
+            return x / rms + table
         return x + self.scale * table  # 1.0 * table is the table exactly
 
 

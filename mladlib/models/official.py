@@ -10,8 +10,9 @@ format for tests. :func:`load_official_checkpoint` reads such a checkpoint into
 * dropout on the attention weights (``attention_dropout``; inactive in ``eval()``);
 * a stored positional table as long as the training window (``pe_max_len``), added at
   amplitude 1 (``positional_scale=1.0``) and followed by dropout (``input_dropout``);
-* ``sigmoid(alpha)`` weighting the *temporal* branch (``alpha_branch="tb"``), where the
-  paper's eq. 6 writes alpha on the co-occurrence branch.
+* ``sigmoid(alpha)`` weighting the *temporal* branch, where the paper's eq. 6 (and
+  :class:`MLAD`) writes alpha on the co-occurrence branch: the loader stores
+  ``alpha_logit = -alpha``, since ``sigmoid(-a) = 1 - sigmoid(a)``.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class _PublicPositionalEncoding(nn.Module):
 class PublicLayoutMLAD(nn.Module):
     """MLAD written the way the public release writes it (slow, loop over classes).
 
-    Same mathematics as :class:`MLAD` with ``attention_out_relu=True, alpha_branch="tb"``;
+    Same mathematics as :class:`MLAD` with ``attention_out_relu=True`` and
+    ``alpha_logit = -alpha`` (:func:`load_official_checkpoint`);
     ``forward(x (B, T, F)) -> (final_logits, initial_logits)``, both ``(B, T, C)``, no mask.
     """
 
@@ -185,10 +187,11 @@ def load_official_checkpoint(
     pe = state.get("positional_encoding.pe")
     pe_len = pe.reshape(-1, feature_dim).shape[0] if pe is not None else None
     model = MLAD(
-        num_classes=len(classes), feature_dim=feature_dim, hidden_dim=hidden_dim, num_layers=len(layers),
-        num_heads=num_heads, ff_dim=ff_dim, positional_encoding=pe is not None, pe_max_len=pe_len,
-        attention_out_relu=True, alpha_branch="tb", dropout=dropout, attention_dropout=dropout,
-        input_dropout=dropout, positional_scale=1.0, implementation=implementation,
+        len(classes), feature_dim, hidden_dim=hidden_dim, num_layers=len(layers),
+        num_heads=num_heads, ff_dim=ff_dim, positional_encoding=pe is not None,
+        pe_max_len=pe_len, attention_out_relu=True, dropout=dropout,
+        attention_dropout=dropout, input_dropout=dropout, positional_scale=1.0,
+        implementation=implementation,
     )
     new: dict[str, Tensor] = {}
     if pe is not None:
@@ -211,8 +214,8 @@ def load_official_checkpoint(
     alpha = take("alpha").reshape(-1)
     if alpha.numel() != len(layers):
         raise ValueError(f"{path}: alpha has {alpha.numel()} values for {len(layers)} layers")
-    for l in layers:
-        new[f"layers.{l}.alpha_logit"] = alpha[l]
+    for l in layers:  # the release puts sigmoid(alpha) on the TB, the CB: sigmoid(-alpha)
+        new[f"layers.{l}.alpha_logit"] = -alpha[l]
     if state:
         raise ValueError(f"{path} has keys the public MLAD layout does not: {sorted(state)[:5]}")
     model.load_state_dict(new, strict=True)

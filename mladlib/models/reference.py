@@ -15,13 +15,13 @@ d = H / h the size of one head.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-BRANCHES = ("cb", "tb")
+from .options import BRANCHES, ModelOptions, make_options
 
 
 def attention(
@@ -51,37 +51,27 @@ class AttentionBlock(nn.Module):
 
         a = Attn(x);  x = LN1(x + Dropout(a));  x = LN2(x + Dropout(W2 Dropout(ReLU(W1 x))))
 
-    ``out_relu=True`` puts the public release's ReLU after the output projection;
-    ``attention_dropout`` drops attention weights (the release uses its dropout rate).
+    Options (a :class:`~mladlib.models.ModelOptions`, or its fields as keywords):
+    ``hidden_dim``, ``num_heads``, ``ff_dim``, ``dropout``; ``attention_dropout`` drops
+    attention weights (the release uses its dropout rate); ``attention_out_relu=True``
+    puts the public release's ReLU after the output projection.
     """
 
-    def __init__(
-        self,
-        hidden_dim: int,
-        num_heads: int = 1,
-        ff_dim: int | None = None,
-        dropout: float = 0.1,
-        attention_dropout: float = 0.1,
-        out_relu: bool = False,
-    ) -> None:
+    def __init__(self, options: ModelOptions | None = None, **overrides: Any) -> None:
         super().__init__()
-        if hidden_dim % num_heads:
-            raise ValueError(f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}")
-        for name, p in (("dropout", dropout), ("attention_dropout", attention_dropout)):
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {p}")
-        ff_dim = hidden_dim if ff_dim is None else ff_dim
-        self.num_heads, self.out_relu = num_heads, out_relu
-        self.qkv = nn.Linear(hidden_dim, 3 * hidden_dim)  # W_q, W_k, W_v stacked: rows [q; k; v]
-        self.out = nn.Linear(hidden_dim, hidden_dim)  # W_o
-        self.linear1 = nn.Linear(hidden_dim, ff_dim)  # feed-forward
-        self.linear2 = nn.Linear(ff_dim, hidden_dim)
-        self.norm1 = nn.LayerNorm(hidden_dim)
-        self.norm2 = nn.LayerNorm(hidden_dim)
-        self.attention_dropout = nn.Dropout(attention_dropout)  # on the attention weights
-        self.dropout1 = nn.Dropout(dropout)  # on the attention output, before the residual
-        self.dropout = nn.Dropout(dropout)  # inside the feed-forward, after its ReLU
-        self.dropout2 = nn.Dropout(dropout)  # on the feed-forward output, before the residual
+        options = make_options(options, overrides)
+        H = options.hidden_dim
+        self.num_heads, self.out_relu = options.num_heads, options.attention_out_relu
+        self.qkv = nn.Linear(H, 3 * H)  # W_q, W_k, W_v stacked: rows [q; k; v]
+        self.out = nn.Linear(H, H)  # W_o
+        self.linear1 = nn.Linear(H, options.ff_width)  # feed-forward
+        self.linear2 = nn.Linear(options.ff_width, H)
+        self.norm1 = nn.LayerNorm(H)
+        self.norm2 = nn.LayerNorm(H)
+        self.attention_dropout = nn.Dropout(options.attention_dropout)  # on the weights
+        self.dropout1 = nn.Dropout(options.dropout)  # attention output, before residual
+        self.dropout = nn.Dropout(options.dropout)  # in the feed-forward, after its ReLU
+        self.dropout2 = nn.Dropout(options.dropout)  # feed-forward output, before residual
 
     def forward(
         self, x: Tensor, key_valid: Tensor | None = None, need_weights: bool = False
@@ -115,50 +105,31 @@ class MLADLayer(nn.Module):
     * temporal branch (TB, eq. 4-5): attention over the T steps within each class;
     * merge (eq. 6): ``g = a f' + (1 - a) f''`` with ``f'`` from CB and ``f''`` from TB,
       ``a = sigmoid(alpha_logit)`` when ``alpha="learned"``, else the fixed float.
-      ``alpha_branch="tb"`` puts ``sigmoid(alpha_logit)`` on the temporal branch
-      instead, as the public code does (then ``a = 1 - sigmoid(alpha_logit)``).
 
     Weights of each branch are shared across steps (CB) and across classes (TB), so the
-    layer's size does not depend on C or T: about 200K parameters at H = 128.
+    layer's size does not depend on C or T: about 200K parameters at H = 128. Options as
+    :class:`AttentionBlock`, plus ``branches`` and ``alpha``.
     """
 
-    def __init__(
-        self,
-        hidden_dim: int,
-        branches: Sequence[str] = BRANCHES,
-        alpha: str | float = "learned",
-        num_heads: int = 1,
-        ff_dim: int | None = None,
-        dropout: float = 0.1,
-        attention_dropout: float = 0.1,
-        attention_out_relu: bool = False,
-        alpha_branch: str = "cb",
-    ) -> None:
+    #: The class of the two branches' blocks (the fast layer builds fast blocks).
+    Block: type[AttentionBlock] = AttentionBlock
+
+    def __init__(self, options: ModelOptions | None = None, **overrides: Any) -> None:
         super().__init__()
-        branches = tuple(branches)
-        if not branches or set(branches) - set(BRANCHES) or len(set(branches)) != len(branches):
-            raise ValueError(f"branches must be a non-empty subset of {BRANCHES}, got {branches}")
-        if alpha_branch not in BRANCHES:
-            raise ValueError(f"alpha_branch must be 'cb' or 'tb', got {alpha_branch!r}")
-        self.branches, self.alpha_branch = branches, alpha_branch
-        block = dict(
-            hidden_dim=hidden_dim, num_heads=num_heads, ff_dim=ff_dim, dropout=dropout,
-            attention_dropout=attention_dropout, out_relu=attention_out_relu,
-        )
-        self.cb = AttentionBlock(**block) if "cb" in branches else None
-        self.tb = AttentionBlock(**block) if "tb" in branches else None
+        options = make_options(options, overrides)
+        self.branches = options.branches
+        self.cb = self.Block(options) if "cb" in self.branches else None
+        self.tb = self.Block(options) if "tb" in self.branches else None
         self.alpha_logit: nn.Parameter | None = None
-        if len(branches) == 2:
-            if alpha == "learned":
+        if len(self.branches) == 2:
+            if options.alpha == "learned":
                 self.alpha_logit = nn.Parameter(torch.zeros(()))  # a = 0.5 at start
-            elif isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0.0 <= float(alpha) <= 1.0:
-                self.register_buffer("fixed_alpha", torch.tensor(float(alpha)))
             else:
-                raise ValueError(f"alpha must be 'learned' or a float in [0, 1], got {alpha!r}")
+                self.register_buffer("fixed_alpha", torch.tensor(float(options.alpha)))
 
     @property
     def alpha(self) -> Tensor | None:
-        """The weight of ``alpha_branch`` in eq. 6 (None with a single branch)."""
+        """Eq. 6's ``a``, the co-occurrence branch's weight (None with one branch)."""
         if len(self.branches) < 2:
             return None
         return torch.sigmoid(self.alpha_logit) if self.alpha_logit is not None else self.fixed_alpha
@@ -190,6 +161,6 @@ class MLADLayer(nn.Module):
             return f_cb, maps
         if f_cb is None:
             return f_tb, maps
-        a = self.alpha if self.alpha_branch == "cb" else 1 - self.alpha
+        a = self.alpha
         g = a * f_cb + (1 - a) * f_tb  # eq. 6
         return g, maps

@@ -85,14 +85,48 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
         if kind == "training":
             raise ValueError(f"{path} holds only the best model's weights; resume from the run's last.pt")
         raise ValueError(f"{path} is a {checkpoint['kind']} checkpoint, expected a {kind} one")
-    if isinstance(checkpoint["config"], dict) and "positional_scale" not in checkpoint["config"]:
-        # written before positional_scale existed: its model added positions at amplitude 1
-        checkpoint["config"]["positional_scale"] = 1.0
+    config = checkpoint["config"]
+    alpha_on_tb = isinstance(config, dict) and _upgrade_config(config)
     try:
         checkpoint["config"] = TrainConfig.from_dict(checkpoint["config"])
     except (TypeError, ValueError) as error:
         raise ValueError(f"checkpoint {path} holds an invalid configuration: {error}") from None
+    if alpha_on_tb:
+        _negate_alpha_logits(checkpoint)
     return checkpoint
+
+
+def _upgrade_config(config: dict[str, Any]) -> bool:
+    """Rewrite, in place, a configuration written by an earlier mladlib into one that
+    builds the same model today. True when its alpha weighted the temporal branch (the
+    removed ``alpha_branch="tb"``): its weights then need ``alpha_logit -> -alpha_logit``."""
+    if "positional_scale" not in config:  # older: positions at amplitude 1
+        config["positional_scale"] = 1.0
+    if "positional_encoding" not in config:  # older: positions unless linear
+        config["positional_encoding"] = config.get("model") != "linear"
+    return config.pop("alpha_branch", "cb") == "tb"
+
+
+def _negate_alpha_logits(checkpoint: dict[str, Any]) -> None:
+    """``alpha_logit -> -alpha_logit`` in the weights (and in Adam's first moment of a
+    training checkpoint): ``sigmoid(-a) = 1 - sigmoid(a)`` moves alpha from the TB to
+    the CB."""
+    state = checkpoint["model"]
+    for key in [k for k in state if k.endswith("alpha_logit")]:
+        state[key] = -state[key]
+    optimizer = checkpoint.get("optimizer")
+    sizes = checkpoint.get("model_sizes")
+    if not isinstance(optimizer, dict) or not isinstance(sizes, dict):
+        return
+    # the trainer's Adam holds model.parameters() in order: the alpha logits' indices
+    C, F = int(sizes["num_classes"]), int(sizes["feature_dim"])
+    names = [name for name, _ in build_from_config(checkpoint["config"], C, F).named_parameters()]
+    for group in optimizer.get("param_groups", []):
+        for index in group.get("params", []):
+            moments = optimizer.get("state", {}).get(index) or {}
+            alpha = index < len(names) and names[index].endswith("alpha_logit")
+            if alpha and "exp_avg" in moments:
+                moments["exp_avg"] = -moments["exp_avg"]
 
 
 def build_from_config(
@@ -101,7 +135,9 @@ def build_from_config(
     """The model ``config`` describes (fresh weights); ``implementation="auto"`` resolved
     for ``device`` (None: the CPU)."""
     options = config.model_options
-    options["implementation"] = resolve_implementation(config.implementation, device)
+    if "implementation" in options:  # the linear baseline has one code path
+        options["implementation"] = resolve_implementation(
+            config.implementation, device)
     return build_model(config.model, num_classes, feature_dim, **options)
 
 

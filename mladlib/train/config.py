@@ -65,15 +65,17 @@ class TrainConfig:
     attention_dropout: float | None = None  # None: same as dropout
     input_dropout: float = 0.0  # on the features after the positional encoding (public code: 0.2)
     ff_dim: int | None = None  # None: hidden_dim
-    alpha: str | float = "learned"  # eq. 6's a: "learned" or a fixed float in [0, 1]
-    alpha_branch: str = "cb"  # the branch a weights ("tb" in the public code)
+    alpha: str | float = "learned"  # eq. 6's a (on the CB): "learned" or a float in [0, 1]
     branches: tuple[str, ...] | None = None  # None: the variant's (both for "mlad")
     # None: the variant's own default, as in the paper: no positions for the linear baseline
     # (the I3D classifier), sinusoidal positions for every class-feature model
     positional_encoding: bool | None = None
     positional_scale: str | float = "auto"  # "auto": the features' running RMS; 1.0: public code
+    # widths of the feature streams joined along D (e.g. [1024, 1024] for RGB + flow):
+    # under "auto" each stream is scaled by its own running RMS; None: one RMS for all D
+    feature_streams: list[int] | None = None
     attention_out_relu: bool = False  # ReLU after the attention's output projection (public code)
-    implementation: str = "auto"  # "reference", "fast", or "auto": fast on CPU, else reference
+    implementation: str = "auto"  # "reference", "fast", or "auto" (= "fast")
     # training windows
     window: int | None = None
     variable_length: bool = True
@@ -139,7 +141,6 @@ class TrainConfig:
         need(self.amp in AMP_MODES, f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         need(self.implementation in ("auto", *IMPLEMENTATIONS),
              f"implementation must be one of {('auto', *IMPLEMENTATIONS)}, got {self.implementation!r}")
-        need(self.alpha_branch in ("cb", "tb"), f"alpha_branch must be 'cb' or 'tb', got {self.alpha_branch!r}")
         need(self.alpha == "learned" or (isinstance(self.alpha, (int, float)) and not isinstance(self.alpha, bool)
                                          and 0 <= self.alpha <= 1),
              f"alpha must be 'learned' or a number in [0, 1], got {self.alpha!r}")
@@ -209,22 +210,32 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`mladlib.models.build_model` (``"auto"`` resolved:
-        see :func:`resolve_implementation`)."""
+        """The options that :data:`mladlib.models.MODEL_VARIANTS` ``[model]`` takes, as
+        keyword arguments for :func:`mladlib.models.build_model` (``implementation=
+        "auto"`` resolved: :func:`resolve_implementation`). Settings the variant fixes
+        or has no use for (``num_layers`` of ``cf``, ``alpha`` of ``cb``) are left out;
+        ``ValueError`` when one that defaults to "the variant's own" (``branches``,
+        ``positional_encoding``) is set for a variant that does not take it."""
+        takes = MODEL_VARIANTS[self.model].takes
         options = {
             "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "num_heads": self.num_heads,
             "dropout": self.dropout,
             "attention_dropout": self.dropout if self.attention_dropout is None else self.attention_dropout,
             "input_dropout": self.input_dropout, "ff_dim": self.ff_dim, "alpha": self.alpha,
-            "alpha_branch": self.alpha_branch,
             "positional_scale": self.positional_scale, "attention_out_relu": self.attention_out_relu,
             "implementation": resolve_implementation(self.implementation, None),
         }
-        if self.branches is not None:
-            options["branches"] = tuple(self.branches)
-        if self.positional_encoding is not None:
-            options["positional_encoding"] = self.positional_encoding
-        return options
+        if self.feature_streams is not None:
+            options["feature_streams"] = tuple(self.feature_streams)
+        for name in ("branches", "positional_encoding"):  # None: the variant's own
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name not in takes:
+                raise ValueError(
+                    f"model {self.model!r} does not take {name} (got {value!r})")
+            options[name] = tuple(value) if name == "branches" else value
+        return {name: value for name, value in options.items() if name in takes}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only (tuples become lists)."""
@@ -312,11 +323,13 @@ def resolve_implementation(implementation: str, device: str | Any | None) -> str
 #: The public release's training settings (``--recipe public``; github.com/ptirupat/MLAD,
 #: src/parameters.py and src/models/v1.py): dropout 0.2 everywhere, the input included
 #: (after the positional encoding), a ReLU after the attention's output projection,
-#: alpha on the temporal branch, positions at amplitude 1, feed-forward width H, Adam at
-#: learning rate 1e-3 with weight decay 1e-6, batches of 16 accumulated over 4 steps.
+#: positions at amplitude 1, feed-forward width H, Adam at learning rate 1e-3 with weight
+#: decay 1e-6, batches of 16 accumulated over 4 steps. (The release learns alpha as the
+#: TB's weight; ours is the CB's, ``sigmoid(-a) = 1 - sigmoid(a)``: from a = 0.5 at the
+#: start, Adam moves the one logit exactly as it moves the negated other.)
 RECIPES: dict[str, dict[str, Any]] = {
     "public": dict(
-        dropout=0.2, attention_dropout=0.2, input_dropout=0.2, attention_out_relu=True, alpha_branch="tb",
+        dropout=0.2, attention_dropout=0.2, input_dropout=0.2, attention_out_relu=True,
         positional_scale=1.0, ff_dim=None, lr=1e-3, weight_decay=1e-6, batch_size=16, grad_accumulation=4,
     ),
 }

@@ -14,6 +14,9 @@ from typing import Any, Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+from ..models import PositionalEncoding
 
 T = TypeVar("T")
 
@@ -89,6 +92,24 @@ class DistributedContext:
     def shutdown(self) -> None:
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def synchronize_running_scales(model: nn.Module, group: Any = None) -> int:
+    """Make every running feature scale in ``model`` (``positional_scale="auto"``)
+    all-reduce its batch statistics over the processes of ``group`` (None: all of them) at each
+    training-mode update, as ``nn.SyncBatchNorm`` does: every rank then scales its
+    windows by the same RMS, scores its shard of validation and test with it, and holds
+    the buffer that rank 0's checkpoint saves. Returns the number of such layers.
+
+    Every rank must then run the same number of training-mode forward passes (DDP needs
+    that anyway).
+    """
+    count = 0
+    for module in model.modules():
+        if isinstance(module, PositionalEncoding) and module.scale == "auto":
+            module.synchronize, module.process_group = True, group
+            count += 1
+    return count
 
 
 def launched_by_torchrun() -> bool:

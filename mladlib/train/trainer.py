@@ -34,7 +34,7 @@ from ..models.prior import init_prior_bias
 from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, restore_rng_state
 from .config import RESUMABLE, TrainConfig, make_config, resolve_run_dir
 from .datasets import DataSplits, data_fingerprint, load_splits
-from .distributed import setup_distributed
+from .distributed import setup_distributed, synchronize_running_scales
 from .evaluate import evaluate, format_results
 from .loss import mlad_loss
 # RUN_FILES and run_paths: re-exported, as they were defined here before run_folder.py existed
@@ -251,8 +251,9 @@ class Trainer:
         self.ddp: DistributedDataParallel | None = None
         forward: nn.Module = self.model
         if context.enabled:
-            # no buffer broadcast: the positional table grows with the longest window each
-            # rank has seen, and no layer keeps running statistics
+            # no buffer broadcast from rank 0: the running feature scale all-reduces its
+            # statistics itself (every rank holds the same), and the rest are constants
+            synchronize_running_scales(self.model)
             no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in _DDP_OPTIONS
                               else {"broadcast_buffers": False})  # the name before torch 2.13
             self.ddp = DistributedDataParallel(
