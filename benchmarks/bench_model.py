@@ -155,9 +155,10 @@ def make_step(case: Case, model: torch.nn.Module):
     """A closure running one training step of ``model`` on fixed random data."""
     device = torch.device(case.device)
     x = torch.randn(case.B, case.T, case.F, device=device)
-    y = (torch.rand(case.B, case.T, case.C, device=device) < 0.05).float()  # sparse multi-label targets
-    # the paper's optimizer and rate; the fused kernel does the update in one pass (on CPU
-    # about 20 ms instead of 110 ms for MLAD's 18M parameters), for every row alike
+    # sparse multi-label targets
+    y = (torch.rand(case.B, case.T, case.C, device=device) < 0.05).float()
+    # the paper's optimizer and rate; the fused kernel does the update in one pass,
+    # for every row alike (on CPU about 20 ms instead of 110 ms for MLAD's 18M params)
     fused = True if case.optimizer == "fused" else None
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused)
     forward = torch.compile(model) if case.compile else model
@@ -166,7 +167,8 @@ def make_step(case: Case, model: torch.nn.Module):
         stack = contextlib.ExitStack()
         if case.dtype == "bf16":
             stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16))
-        if case.attention == "math":  # SDPA's explicit fallback: (S, S) weights in memory
+        if case.attention == "math":
+            # SDPA's explicit fallback: (S, S) weights in memory
             from torch.nn.attention import SDPBackend, sdpa_kernel
             stack.enter_context(sdpa_kernel(SDPBackend.MATH))
         return stack

@@ -302,41 +302,56 @@ class _Accumulator:
         value = value.double().cpu()
         self.sums[name] = self.sums[name] + value if name in self.sums else value
 
-    def add(self, maps: list[dict[str, Tensor]], y: Tensor, valid: Tensor, counted: Tensor) -> None:
+    def add(
+        self, maps: list[dict[str, Tensor]], y: Tensor, valid: Tensor, counted: Tensor
+    ) -> None:
         """One batch: per-layer ``maps``, labels ``y (B, T, C)`` 0/1 (0 on padding),
         ``valid (B, T)`` real steps, ``counted (B, T)`` steps counted as queries."""
         B, T, C = y.shape
         query = counted.float()  # (B, T)
-        y_query = y * query[..., None]  # (B, T, C): counted steps where each class is present
-        has_class = (y.sum(dim=1) > 0).float()  # (B, C): the class is present somewhere in the window
+        # (B, T, C): counted steps where each class is present
+        y_query = y * query[..., None]
+        # (B, C): the class is present somewhere in the window
+        has_class = (y.sum(dim=1) > 0).float()
         absent_query = (1 - y) * query[..., None] * has_class[:, None, :]  # (B, T, C)
         self.steps += int(counted.sum())
         self.present += y_query.sum(dim=(0, 1)).double()
         self.absent_queries += absent_query.sum(dim=(0, 1)).double()
         device = next(iter(maps[0].values())).device
-        y, y_query, absent_query, query = (t.to(device) for t in (y, y_query, absent_query, query))
+        y, y_query, absent_query, query = (
+            t.to(device) for t in (y, y_query, absent_query, query)
+        )
         # uniform attention over the window's real steps: (B, T) weights of the keys
         uniform = valid.float().to(device)
         uniform = uniform / uniform.sum(dim=1, keepdim=True)
-        before = torch.ones(T, T, device=device).tril(-1)  # [t, s] = 1 where key s precedes query t
-        not_self = (1 - y).transpose(1, 2)  # (B, C, T): keys where the query's class is absent
+        # [t, s] = 1 where key s precedes query t
+        before = torch.ones(T, T, device=device).tril(-1)
+        # (B, C, T): keys where the query's class is absent
+        not_self = (1 - y).transpose(1, 2)
         y_query_ct = y_query.transpose(1, 2)  # (B, C, T)
-        cb_layers, given_layers, tb_layers, absent_layers, before_layers = [], [], [], [], []
-        for layer in maps:  # L is a handful; everything inside is batched over B, T and C
+        cb_layers, given_layers, tb_layers = [], [], []
+        absent_layers, before_layers = [], []
+        # L is a handful; everything inside is batched over B, T and C
+        for layer in maps:
             if "cb" in layer:
                 cb = layer["cb"].float()  # (B, T, C, C)
                 cb_layers.append(torch.einsum("bt,btij->ij", query, cb))
-                # [k, i, j] = sum over steps where k is present of cb[., i, j]: one GEMM (C, BT) x (BT, C*C)
+                # [k, i, j] = sum over steps where k is present of cb[., i, j]:
+                # one GEMM (C, BT) x (BT, C*C)
                 given = y_query.reshape(B * T, C).T @ cb.reshape(B * T, C * C)
                 given_layers.append(given.view(C, C, C))
             if "tb" in layer:
                 tb = layer["tb"].float()  # (B, C, T, T)
-                # key weights: attention that class c's present query steps give to each key s
+                # key weights: attention that class c's present query steps give to
+                # each key s
                 onto = torch.einsum("bct,bcts->bcs", y_query_ct, tb)  # (B, C, T)
                 tb_layers.append(torch.einsum("bcs,bsj->cj", onto, y))
-                absent_onto = torch.einsum("bct,bcts->bcs", absent_query.transpose(1, 2), tb)
+                absent_onto = torch.einsum(
+                    "bct,bcts->bcs", absent_query.transpose(1, 2), tb
+                )
                 absent_layers.append(torch.einsum("bcs,bsc->c", absent_onto, y))
-                onto_before = torch.einsum("bct,bcts->bcs", y_query_ct, tb * before) * not_self
+                onto_before = torch.einsum("bct,bcts->bcs", y_query_ct, tb * before)
+                onto_before = onto_before * not_self
                 before_layers.append(torch.einsum("bcs,bsj->cj", onto_before, y))
         if cb_layers:
             self._add("cb", torch.stack(cb_layers))
@@ -349,10 +364,16 @@ class _Accumulator:
             queries = y_query_ct.sum(dim=2)  # (B, C)
             self._add("tb_chance", torch.einsum("bc,bs,bsj->cj", queries, uniform, y))
             absent_queries = absent_query.sum(dim=1)  # (B, C)
-            self._add("tb_absent_chance", torch.einsum("bc,bs,bsc->c", absent_queries, uniform, y))
+            self._add(
+                "tb_absent_chance",
+                torch.einsum("bc,bs,bsc->c", absent_queries, uniform, y),
+            )
             # queries after key s: total minus the inclusive running count
             later = queries[:, :, None] - y_query_ct.cumsum(dim=2)  # (B, C, T)
-            self._add("tb_before_chance", torch.einsum("bcs,bs,bsj->cj", later * not_self, uniform, y))
+            self._add(
+                "tb_before_chance",
+                torch.einsum("bcs,bs,bsj->cj", later * not_self, uniform, y),
+            )
 
     def result(self, class_names: tuple[str, ...], window: int) -> AttentionStats:
         get = lambda name: self.sums[name].numpy() if name in self.sums else None  # noqa: E731
@@ -390,8 +411,12 @@ class RankingQuality(NamedTuple):
     k: np.ndarray
 
 
-def ranking_quality(scores, truth, k: int | None = None, candidates=None) -> RankingQuality:
-    """Score ``scores (C, C)`` row by row as a ranking of class i's partners j against ``truth (C, C)`` 0/1.
+def ranking_quality(
+    scores, truth, k: int | None = None, candidates=None
+) -> RankingQuality:
+    """Score ``scores (C, C)`` row by row as a ranking of class i's partners j.
+
+    The partners are checked against ``truth (C, C)`` 0/1.
 
     ``candidates (C, C)`` bool: which j are ranked in row i (default: every ``j != i``
     with a finite score). ``k``: precision at k; default (None) the row's number of true
@@ -400,7 +425,9 @@ def ranking_quality(scores, truth, k: int | None = None, candidates=None) -> Ran
     s = np.asarray(scores, dtype=np.float64)
     t = np.asarray(truth)
     if s.ndim != 2 or s.shape[0] != s.shape[1] or t.shape != s.shape:
-        raise ValueError(f"scores and truth must both be (C, C); got {s.shape} and {t.shape}")
+        raise ValueError(
+            f"scores and truth must both be (C, C); got {s.shape} and {t.shape}"
+        )
     C = s.shape[0]
     cand = ~np.eye(C, dtype=bool) & np.isfinite(s)
     if candidates is not None:
@@ -414,9 +441,11 @@ def ranking_quality(scores, truth, k: int | None = None, candidates=None) -> Ran
     negative = cand & (t <= 0)
     n_pos, n_neg = positive.sum(1), negative.sum(1)
     usable = (n_pos > 0) & (n_neg > 0)
-    # AUC: over every (true partner p, non-partner n) pair of a row, [s_p > s_n] + 0.5 [s_p = s_n]
+    # AUC: over every (true partner p, non-partner n) pair of a row,
+    # [s_p > s_n] + 0.5 [s_p = s_n]
     filled = np.where(cand, s, 0.0)
-    wins = 0.5 * (np.sign(filled[:, :, None] - filled[:, None, :]) + 1)  # (C, P, N) over all j pairs
+    # (C, P, N) over all j pairs
+    wins = 0.5 * (np.sign(filled[:, :, None] - filled[:, None, :]) + 1)
     pairs = positive[:, :, None] & negative[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = np.where(usable, (wins * pairs).sum((1, 2)) / (n_pos * n_neg), np.nan)

@@ -29,7 +29,8 @@ def test_same_steps_runs_take_as_many_batches_as_the_preset():
 def test_exercise_runs_are_single_changes_of_the_preset():
     specs = bench_ablations.run_specs(make_config("synthetic").num_layers)
     exercises = {name: spec for name, spec in specs.items() if "exercise" in spec}
-    assert {spec["exercise"] for spec in exercises.values()} == {1, 2, 3, 4}
+    # exercise 3 reads a recorded run of an option since removed (alpha_branch)
+    assert {spec["exercise"] for spec in exercises.values()} == {1, 2, 4}
     same_steps = [name for name in exercises if name.endswith("-same-steps")]
     assert len(same_steps) == 3
     for name in same_steps:

@@ -78,14 +78,17 @@ class WindowSampler(Sampler[list[Window]]):
         """This rank's batches of ``epoch`` (default: the current one)."""
         epoch = self.epoch if epoch is None else epoch
         rng = np.random.default_rng([self.seed, epoch])
-        num_batches = self.batches_per_rank * self.num_replicas  # every rank draws them all, keeps its share
+        # every rank draws all the batches and keeps its share
+        num_batches = self.batches_per_rank * self.num_replicas
         num_windows = num_batches * self.batch_size
-        videos = rng.choice(len(self.frame_counts), size=num_windows, p=self.frame_counts / self.frame_counts.sum())
+        weights = self.frame_counts / self.frame_counts.sum()
+        videos = rng.choice(len(self.frame_counts), size=num_windows, p=weights)
         lengths = np.repeat(rng.choice(self.lengths, size=num_batches), self.batch_size)
         num_starts = np.maximum(self.frame_counts[videos] - lengths, 0) + 1
         starts = rng.integers(0, num_starts)
         windows = list(zip(videos.tolist(), starts.tolist(), lengths.tolist()))
-        batches = [windows[b * self.batch_size : (b + 1) * self.batch_size] for b in range(num_batches)]
+        size = self.batch_size
+        batches = [windows[b * size : (b + 1) * size] for b in range(num_batches)]
         return batches[self.rank :: self.num_replicas]
 
     def __iter__(self) -> Iterator[list[Window]]:
@@ -131,7 +134,8 @@ def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
     longer than ``window`` is one window starting at 0 (of the video's own length).
     """
     if num_frames < 1 or window < 1 or not 1 <= stride <= window:
-        raise ValueError(f"need num_frames >= 1, window >= 1, 1 <= stride <= window; got {num_frames}, {window}, {stride}")
+        raise ValueError("need num_frames >= 1, window >= 1, 1 <= stride <= window; "
+                         f"got {num_frames}, {window}, {stride}")
     if num_frames <= window:
         return np.zeros(1, dtype=np.int64)
     starts = np.arange(0, num_frames - window + 1, stride, dtype=np.int64)

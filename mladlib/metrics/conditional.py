@@ -59,10 +59,11 @@ WINDOWS = ("paper", "official")
 
 
 def condition_mask(frames: FrameSet, tau: int, window: str = "paper") -> torch.Tensor:
-    """The condition :math:`\\chi_{t,j}` of eq. 9 (``tau == 0``) or eq. 11 (``tau != 0``) as ``(N, C)`` bool.
+    """The condition :math:`\\chi_{t,j}` as ``(N, C)`` bool.
 
-    For ``tau > 0`` a negative frame ``t`` of class ``j`` qualifies when the last positive
-    frame ``e`` of ``j`` before it, in the same video, is at most ``reach`` steps back
+    Eq. 9 for ``tau == 0``, eq. 11 for ``tau != 0``. For ``tau > 0`` a negative
+    frame ``t`` of class ``j`` qualifies when the last positive frame ``e`` of ``j``
+    before it, in the same video, is at most ``reach`` steps back
     (``reach = tau`` for eq. 11, ``tau - 1`` for the official window): so every run of
     positive frames ending at ``e`` opens the window ``e + 1 .. e + reach``, cut at the
     video's end and at the next positive frame. Built from the runs (mirrored for
@@ -76,15 +77,20 @@ def condition_mask(frames: FrameSet, tau: int, window: str = "paper") -> torch.T
     device = y.device
     lengths = torch.as_tensor(frames.lengths, device=device)
     offsets = torch.as_tensor(frames.offsets, device=device)
-    video_start = torch.repeat_interleave(offsets[:-1], lengths)  # (N,) first frame of each frame's video
-    video_last = torch.repeat_interleave(offsets[1:], lengths) - 1  # (N,) last frame of each frame's video
+    # (N,) first and last frame of each frame's video
+    video_start = torch.repeat_interleave(offsets[:-1], lengths)
+    video_last = torch.repeat_interleave(offsets[1:], lengths) - 1
     cls, t = positives_by_class(y)  # positive frames, sorted by class then frame
-    if cls.numel() == 0:  # no positive frame: no window opens (and no pair counts, as at tau = 0)
+    if cls.numel() == 0:
+        # no positive frame: no window opens (and no pair counts, as at tau = 0)
         return torch.zeros_like(y)
-    same_class_next = torch.cat([cls[1:] == cls[:-1], cls.new_zeros(1, dtype=torch.bool)])
+    same_class_next = torch.cat(
+        [cls[1:] == cls[:-1], cls.new_zeros(1, dtype=torch.bool)]
+    )
     big = y.shape[0] + abs(tau) + 1
     if tau > 0:
-        reach = tau if window == "paper" else tau - 1  # eq. 11: t* in [t - tau, t]; official: (t - tau, t]
+        # eq. 11: t* in [t - tau, t]; official: (t - tau, t]
+        reach = tau if window == "paper" else tau - 1
         next_t = torch.where(same_class_next, torch.cat([t[1:], t.new_zeros(1)]), big)
         run_end = (next_t != t + 1) | (t == video_last[t])
         e, j, nxt = t[run_end], cls[run_end], next_t[run_end]
@@ -92,7 +98,9 @@ def condition_mask(frames: FrameSet, tau: int, window: str = "paper") -> torch.T
         hi = torch.minimum(torch.minimum(e + reach, video_last[e]), nxt - 1)
     else:
         reach = -tau  # t* in [t, t + |tau|]: the runs' starts open windows backwards
-        same_class_prev = torch.cat([cls.new_zeros(1, dtype=torch.bool), cls[1:] == cls[:-1]])
+        same_class_prev = torch.cat(
+            [cls.new_zeros(1, dtype=torch.bool), cls[1:] == cls[:-1]]
+        )
         prev_t = torch.where(same_class_prev, torch.cat([t.new_zeros(1), t[:-1]]), -big)
         run_start = (prev_t != t - 1) | (t == video_start[t])
         s, j, prv = t[run_start], cls[run_start], prev_t[run_start]
@@ -100,7 +108,8 @@ def condition_mask(frames: FrameSet, tau: int, window: str = "paper") -> torch.T
         hi = s - 1
     size = (hi - lo + 1).clamp(min=0)  # windows of different runs never overlap
     first = size.cumsum(0) - size
-    frame = torch.repeat_interleave(lo - first, size) + torch.arange(int(size.sum()), device=device)
+    frame = torch.repeat_interleave(lo - first, size)
+    frame = frame + torch.arange(int(size.sum()), device=device)
     chi = torch.zeros_like(y)
     chi[frame, torch.repeat_interleave(j, size)] = True
     return chi
@@ -159,10 +168,15 @@ class ActionConditionalResult:
 
     @property
     def f1_of_means(self) -> float:
-        """Harmonic mean of :attr:`precision` and :attr:`recall` (the public code's ``get_f1``
-        without its ``+1e-9``); *not* the F1_AC of table 2, which is :attr:`f1`."""
+        """Harmonic mean of :attr:`precision` and :attr:`recall`.
+
+        The public code's ``get_f1`` without its ``+1e-9``; *not* the F1_AC of table 2,
+        which is :attr:`f1`.
+        """
         p, r = self.precision, self.recall
-        return float("nan") if np.isnan(p) else (0.0 if p + r == 0 else 2 * p * r / (p + r))
+        if np.isnan(p):
+            return float("nan")
+        return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
     def as_dict(self) -> dict[str, float]:
         """The four aggregates, keyed as table 2's columns."""
@@ -215,13 +229,16 @@ def _result(counts, tau: int, window: str, threshold: float) -> ActionConditiona
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(n_predict > 0, n_correct / np.maximum(n_predict, 1), 0.0)
         recall = n_correct / np.maximum(support, 1)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        f1 = np.where(
+            precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0
+        )
     masked = [np.where(counted, a, np.nan) for a in (precision, recall, f1, counts.ap)]
     n_pairs = int(counted.sum())
     means = [float(a[counted].mean()) if n_pairs else float("nan") for a in masked]
     return ActionConditionalResult(
         tau, window, threshold, *means, n_pairs,
-        *(_readonly(a) for a in masked), _readonly(support), _readonly(n_predict), _readonly(n_correct),
+        *(_readonly(a) for a in masked),
+        _readonly(support), _readonly(n_predict), _readonly(n_correct),
     )
 
 

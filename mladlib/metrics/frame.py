@@ -78,8 +78,12 @@ def _sampled(frames: FrameSet, sample: str) -> FrameSet:
 
 
 def _per_class_ap(frames: FrameSet, backend: str) -> np.ndarray:
-    everything = torch.ones(frames.num_frames, 1, dtype=torch.bool, device=frames.device)  # one column: all frames
-    return pair_counts(frames.scores, frames.labels, [everything], None, backend)[0].ap[:, 0]
+    # one condition column that holds every frame
+    everything = torch.ones(
+        frames.num_frames, 1, dtype=torch.bool, device=frames.device
+    )
+    counts = pair_counts(frames.scores, frames.labels, [everything], None, backend)
+    return counts[0].ap[:, 0]
 
 
 def per_class_ap(

@@ -38,8 +38,11 @@ class _Shard:
 
 
 def shard_indices(frame_counts: Sequence[int], rank: int, world_size: int) -> list[int]:
-    """Rank ``rank``'s videos: every ``world_size``-th of them by decreasing length, so each
-    rank gets about the same number of steps (and with more ranks than videos, none)."""
+    """Rank ``rank``'s videos: every ``world_size``-th of them by decreasing length.
+
+    Each rank thus gets about the same number of steps (with more ranks than videos,
+    the extra ranks get none).
+    """
     order = np.argsort(-np.asarray(frame_counts), kind="stable")
     return sorted(order[rank::world_size].tolist())
 
@@ -55,16 +58,21 @@ def predict(
     progress: bool = False,
     context: DistributedContext | None = None,
 ) -> dict[str, np.ndarray] | None:
-    """``video_id -> scores (T_k, C)`` float32 in the dataset's order (see :func:`predict_dataset`).
+    """``video_id -> scores (T_k, C)`` float32 in the dataset's order.
+
+    See :func:`predict_dataset`.
 
     With a distributed ``context`` each rank scores its :func:`shard_indices` and rank 0
     receives every score; the other ranks get None.
     """
     if context is None or not context.enabled:
-        return predict_dataset(model, dataset, window, stride, batch_size, device, autocast, progress)
+        return predict_dataset(model, dataset, window, stride, batch_size, device,
+                               autocast, progress)
     indices = shard_indices(dataset.frame_counts, context.rank, context.world_size)
-    local = predict_dataset(model, _Shard(dataset, indices), window, stride, batch_size, device, autocast,
-                            progress) if indices else {}
+    local = {}
+    if indices:
+        local = predict_dataset(model, _Shard(dataset, indices), window, stride,
+                                batch_size, device, autocast, progress)
     parts = context.gather_to_main(local)
     if parts is None:
         return None

@@ -27,11 +27,14 @@ def masked_bce(logits: Tensor, labels: Tensor, mask: Tensor | None = None) -> Te
     ``logits``, ``labels`` ``(B, T, C)``; ``mask`` ``(B, T)`` bool, True on real steps.
     Computed in float32 whatever the autocast dtype of ``logits``.
     """
-    per_entry = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")  # (B, T, C)
+    per_entry = F.binary_cross_entropy_with_logits(  # (B, T, C)
+        logits.float(), labels.float(), reduction="none"
+    )
     if mask is None:
         return per_entry.mean()
     valid = mask[..., None].to(per_entry.dtype)  # (B, T, 1)
-    return (per_entry * valid).sum() / (valid.sum() * per_entry.shape[-1]).clamp_min(1.0)
+    total = (per_entry * valid).sum()
+    return total / (valid.sum() * per_entry.shape[-1]).clamp_min(1.0)
 
 
 def mlad_loss(

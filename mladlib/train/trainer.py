@@ -254,10 +254,13 @@ class Trainer:
             # no buffer broadcast from rank 0: the running feature scale all-reduces its
             # statistics itself (every rank holds the same), and the rest are constants
             synchronize_running_scales(self.model)
-            no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in _DDP_OPTIONS
-                              else {"broadcast_buffers": False})  # the name before torch 2.13
+            if "forward_sync_buffers" in _DDP_OPTIONS:
+                no_buffer_sync = {"forward_sync_buffers": False}
+            else:  # the option's name in torch releases before it was renamed
+                no_buffer_sync = {"broadcast_buffers": False}
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None, **no_buffer_sync,
+                self.model, device_ids=device_ids, **no_buffer_sync
             )
             forward = self.ddp
         self.forward = torch.compile(forward) if config.compile else forward
@@ -448,8 +451,8 @@ class Trainer:
                             desc=f"epoch {self.epoch + 1}/{config.epochs}", dynamic_ncols=True, file=sys.stderr)
         started = time.perf_counter()
         seconds_before = stats["seconds"]
-        amp = (torch.autocast(self.device.type, dtype=self.autocast) if self.autocast is not None
-               else contextlib.nullcontext())
+        amp = (torch.autocast(self.device.type, dtype=self.autocast)
+               if self.autocast is not None else contextlib.nullcontext())
         try:
             for batch in self.loader:
                 index = self.batch_in_epoch
@@ -458,12 +461,15 @@ class Trainer:
                 steps_now = index - group_start == group_size - 1
                 batch = batch.to(self.device, non_blocking=True)
                 mask = None if bool(batch.mask.all()) else batch.mask
-                no_sync = self.ddp.no_sync() if self.ddp is not None and not steps_now else contextlib.nullcontext()
+                no_sync = (self.ddp.no_sync() if self.ddp is not None and not steps_now
+                           else contextlib.nullcontext())
                 with no_sync:
                     with amp:
                         out = self.forward(batch.features, mask)
-                    loss = mlad_loss(out.logits, out.initial_logits, batch.labels, mask,
-                                     config.initial_loss_weight, config.final_loss_weight)
+                    loss = mlad_loss(
+                        out.logits, out.initial_logits, batch.labels, mask,
+                        config.initial_loss_weight, config.final_loss_weight,
+                    )
                     (loss.total / group_size).backward()
                 initial = loss.initial if loss.initial is not None else torch.zeros((), device=self.device)
                 flags = self._synced_flags(stop, loss.total.detach(), initial.detach(), loss.final.detach())
