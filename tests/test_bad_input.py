@@ -417,7 +417,8 @@ def test_damaged_hdf5_metadata_on_the_command_line(world, capsys, tmp_path):
 
 @pytest.mark.parametrize("name", ["mlad", "cf", "linear"])
 def test_model_input_dtype_and_empty_batch(name):
-    model = build_model(name, 5, 8, hidden_dim=8, num_layers=1)
+    sizes = {"mlad": {"hidden_dim": 8, "num_layers": 1}, "cf": {"hidden_dim": 8}, "linear": {}}
+    model = build_model(name, 5, 8, **sizes[name])
     for x, phrase in ((torch.randn(2, 6, 8, dtype=torch.float64), "torch.float64"),
                       (torch.ones(2, 6, 8, dtype=torch.int64), "torch.int64"),
                       (torch.zeros(0, 6, 8), "B, T >= 1")):

@@ -287,14 +287,14 @@ def test_model_options_and_the_public_recipe_reach_the_config(monkeypatch, capsy
 
     monkeypatch.setattr(train_package, "train", record)
     code, _, err = run_cli(["train", "--ff-dim", "64", "--alpha", "0.25", "--branches", "tb",
-                            "--positional-encoding", "--attention-out-relu", "--feature-streams", "32", "32",
+                            "--positional-encoding", "--attention-out-relu", "--feature-streams", "2", "2",
                             "--positional-scale", "0.5", "--implementation", "reference",
                             "--input-dropout", "0.1"], capsys)
     assert code == 2 and "recorded" in err
     c = seen["config"]
     assert (c.ff_dim, c.alpha, c.branches, c.positional_encoding, c.attention_out_relu, c.feature_streams,
             c.positional_scale, c.implementation, c.input_dropout) == (
-        64, 0.25, ("tb",), True, True, [32, 32], 0.5, "reference", 0.1)
+        64, 0.25, ("tb",), True, True, [2, 2], 0.5, "reference", 0.1)
     run_cli(["train", "--recipe", "public", "--lr", "0.002"], capsys)
     c = seen["config"]
     assert c.input_dropout == 0.2 and c.attention_out_relu and c.positional_scale == 1.0 and c.lr == 0.002

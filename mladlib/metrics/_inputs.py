@@ -194,5 +194,5 @@ def check_threshold(threshold) -> float:
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     threshold = float(threshold)
     if not 0 <= threshold <= 1:  # NaN fails this too
-        raise ValueError(f"threshold must be a number in [0, 1], got {threshold}")
+        raise ValueError(f"threshold must be a finite number in [0, 1], got {threshold}")
     return threshold
