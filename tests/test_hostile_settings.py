@@ -38,7 +38,7 @@ def test_metrics_refuse_thresholds_outside_0_1(threshold):
     scores = [rng.random((20, 3))]
     labels = [(rng.random((20, 3)) < 0.4).astype(np.int64)]
     for metric in (standard_metrics, action_conditional):
-        with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\]"):
+        with pytest.raises(ValueError, match=r"threshold must be a finite number in \[0, 1\]"):
             metric(scores, labels, threshold=threshold)
 
 
