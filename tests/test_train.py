@@ -579,6 +579,7 @@ def test_cache_key_changes_only_when_what_a_run_computes_changes():
     # settings added later, at the value that trains what was trained before they existed
     assert config_key(mlad) == config_key(mlad.replace(positional_encoding=True))
     assert config_key(mlad) != config_key(mlad.replace(patience=5))
+    assert config_key(mlad) != config_key(mlad.replace(feature_streams=[4, 4]))
     assert config_key(mlad) != config_key(mlad.replace(positional_encoding=False))
     # the linear baseline without positions is another model than with them
     linear = make_config("synthetic", model="linear")

@@ -30,7 +30,7 @@ _NOT_IN_KEY = ("run_dir", "device", "num_workers", "eval_batch_size", "stop_afte
 #: Settings added after the key was introduced, left out of it at the value that trains
 #: what the library trained before they existed, so a run's key changes only when what it
 #: computes changes.
-_ADDED_LATER = {"patience": None}
+_ADDED_LATER = {"patience": None, "feature_streams": None}
 
 #: Settings removed since, put back at the only value the library now trains with.
 _REMOVED_SINCE = {"alpha_branch": "cb"}
