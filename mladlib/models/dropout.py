@@ -43,7 +43,10 @@ def quantized_drop_rate(p: float) -> float:
 
 
 def uses_random_bits(x: Tensor) -> bool:
-    """True where dropout of ``x`` draws bit masks here (eager CPU), False where ``F.dropout`` runs."""
+    """True where dropout of ``x`` draws bit masks here (eager CPU).
+
+    False where ``F.dropout`` runs.
+    """
     return x.device.type == "cpu" and not torch.compiler.is_compiling()
 
 

@@ -138,36 +138,55 @@ class AttentionBlock(reference.AttentionBlock):
     def _context(
         self, x2d: Tensor, N: int, S: int, key_valid: Tensor | None, need_weights: bool
     ) -> tuple[Tensor, Tensor | None, float]:
-        """``x2d (N*S, H)`` -> context ``(N*S, H)`` (before the output projection), the
-        head-mean weights ``(N, S, S)`` if asked, and the dropout scale the context still needs.
+        """``x2d (N*S, H)`` -> context ``(N*S, H)`` (before the output projection).
 
-        The fused path (any number of heads) and the explicit one with several heads; one
-        head computed explicitly goes through :meth:`_merged_attention` instead."""
+        Also the head-mean weights ``(N, S, S)`` if asked, and the dropout scale the
+        context still needs. The fused path (any number of heads) and the explicit one
+        with several heads; one head computed explicitly goes through
+        :meth:`_merged_attention` instead.
+        """
         H = x2d.shape[1]
         heads, d = self.num_heads, H // self.num_heads
         p_attn = self.attention_dropout.p if self.training else 0.0
         fused = not explicit_attention(x2d, p_attn, self.training, need_weights)
         weight, bias = self.qkv.weight, self.qkv.bias  # (3H, H), (3H,): Q, K, V rows
         if fused:
-            qkv = linear_2d(x2d, weight, bias)  # (N*S, 3H); Q, K, V stay strided views of it
-            q, k, v = (t.view(N, S, heads, d).transpose(1, 2) for t in qkv.split(H, dim=-1))  # (N, heads, S, d)
-            mask = None if key_valid is None else key_valid[:, None, None, :]  # (N, 1, 1, S): True = attend
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_attn)
+            # (N*S, 3H); Q, K, V stay strided views of it
+            qkv = linear_2d(x2d, weight, bias)
+            # each (N, heads, S, d)
+            q, k, v = (
+                t.view(N, S, heads, d).transpose(1, 2) for t in qkv.split(H, dim=-1)
+            )
+            # (N, 1, 1, S): True = attend
+            mask = None if key_valid is None else key_valid[:, None, None, :]
+            context = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=p_attn
+            )
             return context.transpose(1, 2).reshape(N * S, H), None, 1.0
-        # Three (N*S, H) GEMMs instead of one (N*S, 3H): on CPU they run faster at K = H = 128,
-        # and the backward then adds three input gradients instead of concatenating them.
-        # 1/sqrt(d) is folded into the query rows.
+        # Three (N*S, H) GEMMs instead of one (N*S, 3H): on CPU they run faster at
+        # K = H = 128, and the backward then adds three input gradients instead of
+        # concatenating them. 1/sqrt(d) is folded into the query rows.
         q, k, v = (
-            linear_2d(x2d, _scaled(weight[i * H:(i + 1) * H], s), _scaled(bias[i * H:(i + 1) * H], s))
+            linear_2d(
+                x2d,
+                _scaled(weight[i * H:(i + 1) * H], s),
+                _scaled(bias[i * H:(i + 1) * H], s),
+            )
             for i, s in enumerate((1.0 / math.sqrt(d), 1.0, 1.0))
         )
-        q3, k3, v3 = (t.view(N, S, heads, d).transpose(1, 2).reshape(N * heads, S, d) for t in (q, k, v))
+        q3, k3, v3 = (
+            t.view(N, S, heads, d).transpose(1, 2).reshape(N * heads, S, d)
+            for t in (q, k, v)
+        )
         scores = torch.bmm(q3, k3.transpose(1, 2))  # (N*heads, S, S)
         if key_valid is not None:
-            key_valid = key_valid.repeat_interleave(heads, dim=0)[:, None, :]  # (N*heads, 1, S)
-            scores.masked_fill_(~key_valid, float("-inf"))  # in place: bmm's backward does not need its output
+            # (N*heads, 1, S)
+            key_valid = key_valid.repeat_interleave(heads, dim=0)[:, None, :]
+            # in place: bmm's backward does not need its output
+            scores.masked_fill_(~key_valid, float("-inf"))
         weights = scores.softmax(dim=-1)
-        context = torch.bmm(dropout_unscaled(weights, p_attn, self.training), v3)  # (N*heads, S, d)
+        dropped = dropout_unscaled(weights, p_attn, self.training)
+        context = torch.bmm(dropped, v3)  # (N*heads, S, d)
         context = context.view(N, heads, S, d).transpose(1, 2).reshape(N * S, H)
         mean_weights = weights.view(N, heads, S, S).mean(dim=1) if need_weights else None
         return context, mean_weights, dropout_scale(x2d, p_attn, self.training)
@@ -185,35 +204,49 @@ class AttentionBlock(reference.AttentionBlock):
         return self._project(context, scale, out_scale), weights
 
     def _merged_attention(
-        self, x2d: Tensor, N: int, S: int, key_valid: Tensor | None, need_weights: bool, out_scale: float
+        self,
+        x2d: Tensor,
+        N: int,
+        S: int,
+        key_valid: Tensor | None,
+        need_weights: bool,
+        out_scale: float,
     ) -> tuple[Tensor, Tensor | None]:
         """One-head attention with its four projections merged into two ``H x H`` maps.
 
         With ``q = x W_q^T + b_q`` etc., the score ``q_i . k_j / sqrt(H)`` equals
-        ``(x_i M_qk + w) . x_j`` plus terms of the query ``i`` alone, which the softmax over
-        ``j`` cancels: ``M_qk = W_q^T W_k / sqrt(H)``, ``w = W_k^T b_q / sqrt(H)``. Likewise
-        ``Attn V W_o^T = Attn (x M_vo + c)`` with ``M_vo = W_v^T W_o^T``, ``c = b_v W_o^T``.
-        Same parameters, same function, but two ``(N*S, H) x (H, H)`` GEMMs instead of four
-        (forward, and twice that backward), and the keys are ``x`` itself. ``b_k`` cancels
-        from the scores, so its gradient is exactly zero here instead of rounding noise.
+        ``(x_i M_qk + w) . x_j`` plus terms of the query ``i`` alone, which the softmax
+        over ``j`` cancels: ``M_qk = W_q^T W_k / sqrt(H)``, ``w = W_k^T b_q / sqrt(H)``.
+        Likewise ``Attn V W_o^T = Attn (x M_vo + c)`` with ``M_vo = W_v^T W_o^T``,
+        ``c = b_v W_o^T``. Same parameters, same function, but two
+        ``(N*S, H) x (H, H)`` GEMMs instead of four (forward, and twice that backward),
+        and the keys are ``x`` itself. ``b_k`` cancels from the scores, so its gradient
+        is exactly zero here instead of rounding noise.
         """
         H = x2d.shape[1]
         p_attn = self.attention_dropout.p if self.training else 0.0
-        w_q, w_k, w_v = self.qkv.weight.split(H)  # each (H, H), nn.Linear layout (out, in)
+        # each (H, H), nn.Linear layout (out, in)
+        w_q, w_k, w_v = self.qkv.weight.split(H)
         b_q, b_v = self.qkv.bias[:H], self.qkv.bias[2 * H:]
         root = math.sqrt(H)
-        queries = linear_2d(x2d, w_k.t().mm(w_q).div_(root), w_k.t().mv(b_q).div_(root))  # (N*S, H)
-        scores = _BatchedNT.apply(queries.view(N, S, H), x2d.view(N, S, H))  # (N, S, S)
+        m_qk = w_k.t().mm(w_q).div_(root)
+        queries = linear_2d(x2d, m_qk, w_k.t().mv(b_q).div_(root))  # (N*S, H)
+        # (N, S, S)
+        scores = _BatchedNT.apply(queries.view(N, S, H), x2d.view(N, S, H))
         if key_valid is not None:
-            scores.masked_fill_(~key_valid[:, None, :], float("-inf"))  # in place: its backward does not need it
+            # in place: its backward does not need it
+            scores.masked_fill_(~key_valid[:, None, :], float("-inf"))
         weights = scores.softmax(dim=-1)
-        scale = dropout_scale(x2d, p_attn, self.training) * out_scale  # folded into M_vo and c
+        # folded into M_vo and c
+        scale = dropout_scale(x2d, p_attn, self.training) * out_scale
         w_o = self.out.weight  # (H, H)
         m_vo = _scaled(w_v.t().mm(w_o.t()), scale)  # (H, H)
-        z = torch.mm(x2d, m_vo).add_(_scaled(w_o.mv(b_v), scale))  # (N*S, H): values already projected
-        attn = torch.bmm(dropout_unscaled(weights, p_attn, self.training), z.view(N, S, H))  # (N, S, H)
-        # in place on the bmm output itself (neither bmm's nor add's backward needs it; on
-        # a view, autograd would copy)
+        # (N*S, H): values already projected
+        z = torch.mm(x2d, m_vo).add_(_scaled(w_o.mv(b_v), scale))
+        dropped = dropout_unscaled(weights, p_attn, self.training)
+        attn = torch.bmm(dropped, z.view(N, S, H))  # (N, S, H)
+        # In place on the bmm output itself: neither bmm's nor add's backward needs it.
+        # On a view, autograd would copy.
         attn = attn.add_(_scaled(self.out.bias, out_scale))
         if self.out_relu:
             attn = torch.relu_(attn)

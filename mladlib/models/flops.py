@@ -25,7 +25,11 @@ from __future__ import annotations
 
 
 def attention_block_flops(
-    tokens: int, seq_len: int, hidden_dim: int, ff_dim: int | None = None, merged: bool = False
+    tokens: int,
+    seq_len: int,
+    hidden_dim: int,
+    ff_dim: int | None = None,
+    merged: bool = False,
 ) -> int:
     """Forward GEMM FLOPs of one :class:`~mladlib.models.AttentionBlock` over ``tokens``
     tokens grouped into sequences of ``seq_len``: Q/K/V and output projections (or, with
@@ -33,10 +37,13 @@ def attention_block_flops(
     ``A V``, and the two feed-forward layers."""
     ff_dim = hidden_dim if ff_dim is None else ff_dim
     if merged:
-        projections = 2 * tokens * hidden_dim * (2 * hidden_dim) + 2 * (2 * hidden_dim**3)
+        projections = (
+            2 * tokens * hidden_dim * (2 * hidden_dim) + 2 * (2 * hidden_dim**3)
+        )
     else:
         projections = 2 * tokens * hidden_dim * (3 * hidden_dim + hidden_dim)
-    attention = 2 * 2 * tokens * seq_len * hidden_dim  # (S x H)(H x S) and (S x S)(S x H) per sequence
+    # (S x H)(H x S) and (S x S)(S x H) per sequence
+    attention = 2 * 2 * tokens * seq_len * hidden_dim
     feed_forward = 2 * 2 * tokens * hidden_dim * ff_dim
     return projections + attention + feed_forward
 
@@ -70,7 +77,9 @@ def mlad_forward_flops(
 
 def mlad_train_flops(
     B: int, T: int, C: int, F: int, H: int = 128, L: int = 5,
-    ff_dim: int | None = None, branches: tuple[str, ...] = ("cb", "tb"), merged: bool = False,
+    ff_dim: int | None = None,
+    branches: tuple[str, ...] = ("cb", "tb"),
+    merged: bool = False,
 ) -> int:
     """GEMM FLOPs of one MLAD training step (forward + backward) on ``(B, T, F)``.
 
@@ -79,7 +88,8 @@ def mlad_train_flops(
     B=4, 3 x 99.3 - 17.4 = 280.5 GFLOP.
     """
     class_features, _ = _class_features_and_heads(B, T, C, F, H, L)
-    return 3 * mlad_forward_flops(B, T, C, F, H, L, ff_dim, branches, merged) - class_features
+    forward = mlad_forward_flops(B, T, C, F, H, L, ff_dim, branches, merged)
+    return 3 * forward - class_features
 
 
 def full_attention_forward_flops(

@@ -180,7 +180,8 @@ class ClassFeatures(nn.Module):
     def __init__(self, num_classes: int, feature_dim: int, hidden_dim: int) -> None:
         super().__init__()
         self.num_classes, self.hidden_dim = num_classes, hidden_dim
-        stacked = nn.Linear(feature_dim, num_classes * hidden_dim)  # fan-in F, as one W_c alone
+        # fan-in F, as one W_c alone
+        stacked = nn.Linear(feature_dim, num_classes * hidden_dim)
         self.weight = stacked.weight  # (C*H, F)
         self.bias = stacked.bias  # (C*H,)
 
@@ -191,7 +192,7 @@ class ClassFeatures(nn.Module):
 
 
 class ClassClassifiers(nn.Module):
-    """Eq. 7 without the sigmoid: one ``W_c (H,)`` and ``b_c`` per class, as one batched op.
+    """Eq. 7 without the sigmoid: one ``W_c (H,)`` and ``b_c`` per class, batched.
 
     ``(B, T, C, H) -> (B, T, C)`` logits; ``torch.sigmoid`` gives the probabilities.
     """
@@ -199,7 +200,8 @@ class ClassClassifiers(nn.Module):
     def __init__(self, num_classes: int, hidden_dim: int) -> None:
         super().__init__()
         bound = 1.0 / math.sqrt(hidden_dim)  # nn.Linear(H, 1)'s default init
-        self.weight = nn.Parameter(torch.empty(num_classes, hidden_dim).uniform_(-bound, bound))
+        weight = torch.empty(num_classes, hidden_dim).uniform_(-bound, bound)
+        self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(torch.empty(num_classes).uniform_(-bound, bound))
 
     def forward(self, g: Tensor) -> Tensor:

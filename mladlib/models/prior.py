@@ -18,10 +18,10 @@ from .layers import ClassClassifiers
 
 
 def init_prior_bias(model: nn.Module, positive_rate: Tensor) -> None:
-    """Set the bias of every per-class classifier in ``model`` to ``logit(positive_rate)``.
+    """Set each per-class classifier's bias in ``model`` to ``logit(positive_rate)``.
 
-    ``positive_rate (C,)``: the fraction of training steps on which each class is present;
-    clipped to ``[1e-4, 1 - 1e-4]`` so absent classes get a finite bias.
+    ``positive_rate (C,)``: the fraction of training steps on which each class is
+    present, clipped to ``[1e-4, 1 - 1e-4]`` so absent classes get a finite bias.
     """
     logit = torch.logit(positive_rate.double().clamp(1e-4, 1 - 1e-4)).float()
     found = False
@@ -31,8 +31,13 @@ def init_prior_bias(model: nn.Module, positive_rate: Tensor) -> None:
                 module.linear.bias if isinstance(module, LinearBaseline) else None)
             if bias is not None:
                 if bias.shape != logit.shape:
-                    raise ValueError(f"positive_rate has {logit.numel()} classes, the model {bias.numel()}")
+                    raise ValueError(
+                        f"positive_rate has {logit.numel()} classes, "
+                        f"the model {bias.numel()}"
+                    )
                 bias.copy_(logit.to(bias.device))
                 found = True
     if not found:
-        raise ValueError(f"{type(model).__name__} has no per-class classifier to initialise")
+        raise ValueError(
+            f"{type(model).__name__} has no per-class classifier to initialise"
+        )

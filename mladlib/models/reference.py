@@ -25,7 +25,11 @@ from .options import BRANCHES, ModelOptions, make_options
 
 
 def attention(
-    q: Tensor, k: Tensor, v: Tensor, key_valid: Tensor | None = None, dropout: nn.Module | None = None
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    key_valid: Tensor | None = None,
+    dropout: nn.Module | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Scaled dot-product attention: ``softmax(Q K^T / sqrt(d)) V`` (eq. 2-5).
 
@@ -35,9 +39,11 @@ def attention(
     ``(..., S, S)`` (before dropout: the attention map a reader inspects).
     """
     d = q.shape[-1]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., S, S): query i against key j
+    # (..., S, S): query i against key j
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)
     if key_valid is not None:
-        scores = scores.masked_fill(~key_valid, float("-inf"))  # exp(-inf) = 0: never attended
+        # exp(-inf) = 0: never attended
+        scores = scores.masked_fill(~key_valid, float("-inf"))
     weights = scores.softmax(dim=-1)  # each row sums to 1 over the keys
     mixed = dropout(weights) if dropout is not None else weights
     return mixed @ v, weights
@@ -85,9 +91,12 @@ class AttentionBlock(nn.Module):
         h = self.num_heads
         d = H // h
         q, k, v = self.qkv(x).split(H, dim=-1)  # each (N, S, H)
-        q, k, v = (t.view(N, S, h, d).transpose(1, 2) for t in (q, k, v))  # (N, h, S, d)
-        valid = None if key_valid is None else key_valid[:, None, None, :]  # (N, 1, 1, S)
-        context, weights = attention(q, k, v, valid, self.attention_dropout)  # (N, h, S, d)
+        # each (N, h, S, d)
+        q, k, v = (t.view(N, S, h, d).transpose(1, 2) for t in (q, k, v))
+        # (N, 1, 1, S)
+        valid = None if key_valid is None else key_valid[:, None, None, :]
+        # (N, h, S, d)
+        context, weights = attention(q, k, v, valid, self.attention_dropout)
         context = context.transpose(1, 2).reshape(N, S, H)  # heads side by side again
         a = self.out(context)
         if self.out_relu:
@@ -137,23 +146,28 @@ class MLADLayer(nn.Module):
     def forward(
         self, f: Tensor, mask: Tensor | None = None, need_weights: bool = False
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """``f (B, T, C, H)``, ``mask (B, T)`` True on valid steps -> ``g (B, T, C, H)`` and,
-        if ``need_weights``, the maps ``{"cb": (B, T, C, C), "tb": (B, C, T, T)}``."""
+        """``f (B, T, C, H)``, ``mask (B, T)`` True where valid -> ``g (B, T, C, H)``.
+
+        If ``need_weights``, also the maps ``{"cb": (B, T, C, C), "tb": (B, C, T, T)}``.
+        """
         B, T, C, H = f.shape
         maps: dict[str, Tensor] = {}
         f_cb = f_tb = None
         if self.cb is not None:
-            # every step is its own sequence of C class tokens: (B*T, C, H); padded steps
-            # attend among their own classes and are ignored downstream
+            # every step is its own sequence of C class tokens: (B*T, C, H).
+            # Padded steps attend among their own classes and are ignored downstream.
             out, w = self.cb(f.reshape(B * T, C, H), None, need_weights)
             f_cb = out.view(B, T, C, H)
             if w is not None:
                 maps["cb"] = w.view(B, T, C, C)
         if self.tb is not None:
-            # every class is its own sequence of T step tokens: (B*C, T, H); padded steps
-            # are never attended
-            key_valid = None if mask is None else mask[:, None, :].expand(B, C, T).reshape(B * C, T)
-            out, w = self.tb(f.transpose(1, 2).reshape(B * C, T, H), key_valid, need_weights)
+            # every class is its own sequence of T step tokens: (B*C, T, H).
+            # Padded steps are never attended.
+            key_valid = None
+            if mask is not None:
+                key_valid = mask[:, None, :].expand(B, C, T).reshape(B * C, T)
+            f_t = f.transpose(1, 2).reshape(B * C, T, H)
+            out, w = self.tb(f_t, key_valid, need_weights)
             f_tb = out.view(B, C, T, H).transpose(1, 2)  # back to (B, T, C, H)
             if w is not None:
                 maps["tb"] = w.view(B, C, T, T)

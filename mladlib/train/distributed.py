@@ -148,26 +148,33 @@ def resolve_device(device: str = "auto") -> torch.device:
 def setup_distributed(device: str = "auto") -> tuple[DistributedContext, torch.device]:
     """Join the job ``torchrun`` started (if any) and pick this process's device.
 
-    ``device``: ``"auto"`` (``cuda:LOCAL_RANK`` when CUDA is present, else CPU), or an
-    explicit ``"cpu"``/``"cuda"``/``"cuda:N"``. A process group initialized by the caller
-    is used as is.
+    ``device``: ``"auto"`` (``cuda:LOCAL_RANK`` when CUDA is present, else CPU), or
+    an explicit ``"cpu"``/``"cuda"``/``"cuda:N"``. A process group initialized by the
+    caller is used as is.
     """
     check_device(device)
     if dist.is_available() and dist.is_initialized():
-        context = DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        context = DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank)
     elif launched_by_torchrun():
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        use_cuda = torch.cuda.is_available() and (device == "auto" or device.startswith("cuda"))
+        wants_cuda = device == "auto" or device.startswith("cuda")
+        use_cuda = torch.cuda.is_available() and wants_cuda
         if use_cuda:
             torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
+        backend = "nccl" if use_cuda else "gloo"
+        dist.init_process_group(backend, rank=rank, world_size=world)
         context = DistributedContext(rank, world, local_rank, owns_group=True)
     else:
         context = DistributedContext()
     if device == "auto":
-        chosen = torch.device(f"cuda:{context.local_rank}" if context.enabled else "cuda") \
-            if torch.cuda.is_available() else torch.device("cpu")
+        if not torch.cuda.is_available():
+            chosen = torch.device("cpu")
+        elif context.enabled:
+            chosen = torch.device(f"cuda:{context.local_rank}")
+        else:
+            chosen = torch.device("cuda")
     else:
         chosen = torch.device(device)
         if chosen.type == "cuda" and chosen.index is None and context.enabled:
