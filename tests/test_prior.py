@@ -9,7 +9,8 @@ from mladlib.models.prior import init_prior_bias
 
 @pytest.mark.parametrize("name", ["linear", "cf", "mlad", "full"])
 def test_every_classifier_starts_at_the_class_log_odds(name):
-    model = build_model(name, 3, 8, hidden_dim=4, num_layers=1).eval()
+    sizes = {"linear": {}, "cf": {"hidden_dim": 4}}.get(name, {"hidden_dim": 4, "num_layers": 1})
+    model = build_model(name, 3, 8, **sizes).eval()
     rate = torch.tensor([0.5, 0.05, 0.0])  # an absent class gets a finite bias
     init_prior_bias(model, rate)
     heads = [m for m in model.modules() if hasattr(m, "bias") and getattr(m, "bias") is not None
