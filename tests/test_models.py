@@ -19,7 +19,7 @@ from mladlib.models import (
     load_official_checkpoint,
 )
 from mladlib.utils import seed_everything
-from mladlib.train.scale_probe import frame_accuracy
+from mladlib.train.scale_probe import fit_probe, frame_accuracy
 
 B, T, C, F_DIM, H = 2, 12, 5, 16, 8
 
@@ -628,18 +628,10 @@ def _mixed_scale_accuracy(streams: tuple[int, ...] | None, adam_steps: int = 40)
         model = MLAD(C, 16, hidden_dim=8, num_layers=1, dropout=0.0, attention_dropout=0.0,
                      feature_streams=streams).train()
         x, y = task(48, 0)
-        optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
-        for step in range(adam_steps):
-            batch = slice(8 * (step % 6), 8 * (step % 6) + 8)
-            out = model(x[batch])
-            loss = (F.binary_cross_entropy_with_logits(out.logits, y[batch])
-                    + F.binary_cross_entropy_with_logits(out.initial_logits, y[batch]))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        fit_probe(model, x, y, adam_steps)
         x_test, y_test = task(16, 1)
         with torch.no_grad():
-            return ((model.eval()(x_test).logits > 0).float() == y_test).float().mean().item()
+            return ((model(x_test).logits > 0).float() == y_test).float().mean().item()
 
 
 def test_one_model_learns_from_streams_of_mixed_scale():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..models import MLAD
 
@@ -44,6 +44,16 @@ def _train_and_score(scale: float, positional_scale: float | str, adam_steps: in
     model = MLAD(NUM_CLASSES, FEATURE_DIM, hidden_dim=HIDDEN_DIM, num_layers=1, dropout=0.0,
                  attention_dropout=0.0, positional_scale=positional_scale)
     x, y = planted_task(scale)
+    fit_probe(model, x, y, adam_steps)
+    x_test, y_test = planted_task(scale, videos=16, seed=1)
+    with torch.no_grad():
+        return ((model(x_test).logits > 0).float() == y_test).float().mean().item()
+
+
+def fit_probe(model: nn.Module, x: Tensor, y: Tensor, adam_steps: int) -> nn.Module:
+    """``adam_steps`` Adam steps at lr 0.03 on batches of 8 of ``x`` ``(48, T, F)`` and
+    ``y`` ``(48, T, C)``, cycling through 6 batches, both losses; the model is returned
+    in eval mode."""
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
     model.train()
     for step in range(adam_steps):
@@ -54,7 +64,4 @@ def _train_and_score(scale: float, positional_scale: float | str, adam_steps: in
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    model.eval()
-    x_test, y_test = planted_task(scale, videos=16, seed=1)
-    with torch.no_grad():
-        return ((model(x_test).logits > 0).float() == y_test).float().mean().item()
+    return model.eval()
