@@ -214,6 +214,10 @@ def stopping_overrides(budget: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+class RunInterrupted(Exception):
+    """A run stopped by a signal before it finished (the record is left as it was)."""
+
+
 def train_config(
     dataset: str,
     root: Path,
@@ -348,6 +352,9 @@ def one_run(
     trainer = _NoStandardTrainer(config)
     result = trainer.fit()
     seconds = time.perf_counter() - start
+    if result.stopped is not None:  # a signal: nothing of this run goes in the record
+        raise RunInterrupted(f"{spec['key']} stopped by {result.stopped}; the record keeps "
+                             "every finished run: give the same command to go on")
     curve = [
         {
             "step": e["step"],
@@ -826,6 +833,9 @@ def main(argv: list[str] | None = None) -> int:
                             flush=True,
                         )
                 write_record(out, record)
+    except RunInterrupted as stop:
+        print(stop, file=sys.stderr)
+        return 130
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(status(record))

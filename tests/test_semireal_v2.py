@@ -359,3 +359,23 @@ def test_smoke_run_resume_split_and_merge(tmp_path, capsys):
     capsys.readouterr()
     assert bench.main(args_a + ["--compare", str(tmp_path / "moved.json")]) == 1
     assert "MOVED" in capsys.readouterr().out
+
+
+
+def test_a_run_stopped_by_a_signal_leaves_the_record_as_it_was(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "smoke.json"
+    args = ["--smoke", "--out", str(out), "--models", "cf", "--stages", "main"]
+    assert bench.main(args + ["--conditions", "real"]) == 0
+    before = json.loads(out.read_text())["runs"]
+    real_fit = bench._NoStandardTrainer.fit
+
+    def fit_stopped_by_sigterm(self):
+        result = real_fit(self)
+        result.stopped, result.test_metrics = "SIGTERM", None  # what a SIGTERM leaves
+        return result
+
+    monkeypatch.setattr(bench._NoStandardTrainer, "fit", fit_stopped_by_sigterm)
+    capsys.readouterr()
+    assert bench.main(args + ["--conditions", "real", "control"]) == 130
+    assert "m1/control/v1/cf/seed0 stopped by SIGTERM" in capsys.readouterr().err
+    assert json.loads(out.read_text())["runs"] == before
