@@ -401,8 +401,8 @@ def plan(args: argparse.Namespace) -> tuple[list[Case], list[tuple[Case, int, in
                     cases.append(Case("mlad", implementation=implementation, **common))
                 if bf16:
                     cases.append(Case("mlad", dtype="bf16", implementation=implementation, **common))
-                if device == "cuda":
-                    cases.append(Case("mlad", dtype="bf16", attention="math", **common))
+            if device == "cuda" and bf16:  # once: the explicit-weights kernel beside the fused one
+                cases.append(Case("mlad", dtype="bf16", attention="math", **common))
             if args.compile and (device == "cpu" or (B == max(batches) and data == next(iter(configs)))):
                 for implementation in ("reference", "fast"):
                     cases.append(Case("mlad", dtype="bf16" if bf16 else "fp32", compile=True,

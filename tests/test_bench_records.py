@@ -3,6 +3,7 @@ the records transcribed from the 2026-12-04 logs equal to the logs cell by cell.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
@@ -139,3 +140,16 @@ def test_bench_metrics_record_rows_render_as_a_record(tmp_path):
     assert "55.0x / 40.0x" in text and "160,455 x 157" in text
     both = {"label": "s", "cell": "{speedup_wall:.1f}x / {speedup_cpu:.1f}x"}
     assert back.cell(back.rows[1], both) == ""  # a field missing: a blank cell
+
+
+def test_bench_model_plans_each_row_once(monkeypatch):
+    bench = load("bench_model")
+    monkeypatch.setattr(bench, "bf16_supported", lambda device: True)
+    for device in ("cpu", "cuda"):
+        args = argparse.Namespace(
+            device=device, dtype="both", repeats=None, quick=False, data=["MultiTHUMOS"],
+            batch_sizes=None, optimizer="fused", compile=True, search_batch=1)
+        cases, _ = bench.plan(args)
+        assert len(cases) == len({repr(c) for c in cases}), device
+        math_rows = [c for c in cases if c.model == "mlad" and c.attention == "math"]
+        assert len(math_rows) == (3 if device == "cuda" else 0), device  # one per batch size
