@@ -41,6 +41,17 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def accumulation_group(
+    index: int, accumulation: int, num_batches: int
+) -> tuple[int, bool]:
+    """The size of the accumulation group that batch ``index`` (0-based, of an epoch's
+    ``num_batches``) belongs to, and whether it is the group's last batch (the one
+    after which the optimizer steps). The epoch's last group may be short."""
+    group_start = index - index % accumulation
+    group_size = min(accumulation, num_batches - group_start)
+    return group_size, index - group_start == group_size - 1
+
+
 def backward_batch(
     parts: RunParts, batch: WindowBatch, config: TrainConfig,
     autocast: torch.dtype | None, group_size: int, steps_now: bool,
@@ -103,9 +114,8 @@ def train_epoch(
     """Train the rest of ``state.epoch`` from ``state.batch_in_epoch``, counting into
     ``state``; the reason it stopped early, or None. ``kept``: what a
     :class:`NonFiniteLossError` says is left of the run."""
-    accumulation, world = config.grad_accumulation, context.world_size
+    num_batches, world = len(parts.sampler), context.world_size
     stats = state.epoch_stats
-    num_batches = len(parts.sampler)
     parts.sampler.set_epoch(state.epoch)
     parts.batches.start = state.batch_in_epoch
     # worker seeds: (seed, epoch)
@@ -120,9 +130,8 @@ def train_epoch(
     try:
         for batch in parts.loader:
             index = state.batch_in_epoch
-            group_start = index - index % accumulation
-            group_size = min(accumulation, num_batches - group_start)
-            steps_now = index - group_start == group_size - 1
+            group_size, steps_now = accumulation_group(index, config.grad_accumulation,
+                                                       num_batches)
             batch = batch.to(device, non_blocking=True)
             loss = backward_batch(parts, batch, config, autocast, group_size, steps_now)
             initial = (loss.initial if loss.initial is not None
@@ -135,12 +144,8 @@ def train_epoch(
                     f"training loss is {total} at epoch {state.epoch + 1}, step "
                     f"{state.step + 1} (batch {index + 1} of {num_batches}); stopping: "
                     f"{kept}. Try a lower learning rate or gradient clipping.")
-            stats["loss"] += total
-            stats["initial"] += initial_mean
-            stats["final"] += final_mean
-            stats["batches"] += 1
-            stats["windows"] += batch.features.shape[0] * world
-            state.batch_in_epoch += 1
+            state.count_batch(total, initial_mean, final_mean,
+                              batch.features.shape[0] * world)
             if progress is not None:
                 seconds = seconds_before + time.perf_counter() - started
                 rate = stats["windows"] / max(seconds, 1e-9)

@@ -89,6 +89,18 @@ class RunState:
             return "plateau"
         return "cap" if self.epoch >= epochs else None
 
+    def count_batch(self, loss: float, initial: float, final: float,
+                    windows: int) -> None:
+        """Count a trained batch: its mean losses (averaged over ranks) into the epoch's
+        sums, ``windows`` (over all ranks) into its throughput."""
+        stats = self.epoch_stats
+        stats["loss"] += loss
+        stats["initial"] += initial
+        stats["final"] += final
+        stats["batches"] += 1
+        stats["windows"] += windows
+        self.batch_in_epoch += 1
+
     def epoch_entry(self, parts: RunParts) -> dict[str, Any]:
         """The history entry of the epoch being finished, before its validation: mean
         losses per batch (``loss_initial`` None for a model without an initial head),
