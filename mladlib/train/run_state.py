@@ -27,7 +27,7 @@ from .run_parts import RunParts
 
 
 def new_epoch_stats() -> dict[str, float]:
-    """An epoch's running sums: losses (of batch means), batches, windows, seconds."""
+    """An epoch's running sums: batch-mean losses, batches, windows, training seconds."""
     return {"loss": 0.0, "initial": 0.0, "final": 0.0, "batches": 0, "windows": 0,
             "seconds": 0.0}
 
@@ -42,10 +42,11 @@ class RunState:
     """A run's progress. ``epoch``: epochs finished; ``batch_in_epoch``: batches of the
     next one already trained; ``step``: optimizer steps taken. ``history``: one dict per
     finished epoch. ``best_epoch``/``best_val``: the epoch (1-based) with the highest
-    validation f-mAP so far and that f-mAP; ``best_state``: its weights on the CPU (kept
-    in ``best.pt``, not in ``last.pt``). ``elapsed_before``: seconds the run trained
-    before this process took it over, ``started``: when this process began (the
-    :func:`time.perf_counter` of :meth:`~mladlib.train.Trainer.fit`)."""
+    validation f-mAP so far and that f-mAP (without a validation split: the last epoch
+    and None, set when the run finishes); ``best_state``: its weights on the CPU (kept
+    in ``best.pt``, not in ``last.pt``). ``elapsed_before``: seconds earlier processes
+    ran the run; ``started``: when this one began (:func:`time.perf_counter` at the
+    start of :meth:`~mladlib.train.Trainer.fit`)."""
 
     epoch: int = 0
     batch_in_epoch: int = 0
@@ -59,7 +60,8 @@ class RunState:
     started: float = 0.0
 
     def elapsed(self) -> float:
-        """Seconds the run has trained, over all the processes that ran it."""
+        """Wall-clock seconds the run has been running (training, validating, writing
+        checkpoints), this process's and earlier ones'."""
         return self.elapsed_before + time.perf_counter() - self.started
 
     def record_validation(self, epoch: int, value: float, model: nn.Module) -> bool:
@@ -141,12 +143,13 @@ class RunCheckpoints:
 
     @property
     def writes(self) -> bool:
+        """Whether this process writes the files (rank 0, with a run folder)."""
         return self.folder is not None and self.context.is_main
 
     def save_last(self, parts: RunParts, state: RunState, elapsed: float) -> None:
         """Write ``last.pt``: everything the run needs to go on from ``state``, with
-        every rank's RNG states (so every rank calls this). ``elapsed``: seconds
-        trained."""
+        every rank's RNG states (so every rank calls this). ``elapsed``: seconds the
+        run has been running (:meth:`RunState.elapsed`)."""
         rng = self.context.all_gather(capture_rng_state())
         if not self.writes:
             return

@@ -86,6 +86,7 @@ class Trainer:
 
     def _setup(self, config: TrainConfig | None, resume, progress: bool | None,
                log: Callable[[str], None] | None) -> None:
+        """Claim the run folder, settle the config, build (resuming: restore) parts."""
         context, checkpoint = self.context, None
         if resume is not None:
             # through a link (~/latest.pt -> runs/x/last.pt): the run's own folder,
@@ -112,10 +113,8 @@ class Trainer:
         # stop_after_steps belongs to one session: a resumed run goes on to the end
         self.saved_config = config.replace(stop_after_steps=None)  # as files record it
         self.checkpoints = RunCheckpoints(self.folder, context, self.saved_config)
-
-        self.parts = build_run_parts(config, context, self.device)
-        self.model, self.splits, self.window = (
-            self.parts.model, self.parts.splits, self.parts.window)
+        self.parts = parts = build_run_parts(config, context, self.device)
+        self.model, self.splits, self.window = parts.model, parts.splits, parts.window
         self.state = RunState()
         for path in self.folder.stale_removed if self.folder is not None else []:
             self.log(f"removed {path.name}, a temporary file an interrupted checkpoint "
@@ -131,8 +130,8 @@ class Trainer:
             self.context.from_main(lambda: self.folder.claim(resume=resume))
 
     def fit(self) -> RunResult:
-        """Train until ``config.epochs``, a plateau or a stop; then evaluate the best
-        model on the test split."""
+        """Train until ``config.epochs`` or a plateau, then score the best model on the
+        test split; a stop (signal, ``stop_after_steps``) saves last.pt and returns."""
         config, context, state = self.config, self.context, self.state
         self._caller_state = capture_global_state()
         restore_global_state(self._run_state)
