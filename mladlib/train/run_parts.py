@@ -1,10 +1,10 @@
 """What a training run is built from: its config turned into data, model, optimizer,
 schedule and batches (:func:`build_run_parts`, the trainer's build step).
 
-Building draws from the global random streams in a fixed order (the model's initial
-weights, then each rank's dropout stream), so the caller seeds them first
-(:func:`mladlib.utils.seed_everything`); a run resumed from ``last.pt`` builds the same
-parts, then loads their states (:mod:`mladlib.train.run_state`).
+Building draws the model's initial weights from the global random streams, so the
+caller seeds them first (:func:`mladlib.utils.seed_everything`), then seeds them again
+for this rank's dropout masks; a run resumed from ``last.pt`` builds the same parts,
+then loads their states (:mod:`mladlib.train.run_state`).
 """
 
 from __future__ import annotations
