@@ -31,7 +31,7 @@ from mladlib.train import (
     predict_dataset,
     train,
 )
-from mladlib.train import trainer as trainer_module
+from mladlib.train import epoch as epoch_module
 
 
 pytestmark = pytest.mark.usefixtures("mladlib_environment")  # tests/conftest.py
@@ -237,7 +237,7 @@ def test_resume_refuses_changed_settings_and_best_checkpoints(tmp_path):
 
 
 def test_signal_stops_after_the_step_with_a_checkpoint(tmp_path, monkeypatch):
-    real_loss, calls = trainer_module.mlad_loss, []
+    real_loss, calls = epoch_module.mlad_loss, []
 
     def loss_then_signal(*args, **kwargs):
         calls.append(1)
@@ -245,7 +245,7 @@ def test_signal_stops_after_the_step_with_a_checkpoint(tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of step 5
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "mlad_loss", loss_then_signal)
+    monkeypatch.setattr(epoch_module, "mlad_loss", loss_then_signal)
     previous = signal.getsignal(signal.SIGTERM)
     result = train(tiny(epochs=5, run_dir=str(tmp_path / "run")))
     assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
@@ -256,7 +256,7 @@ def test_signal_stops_after_the_step_with_a_checkpoint(tmp_path, monkeypatch):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    real_loss, calls = trainer_module.mlad_loss, []
+    real_loss, calls = epoch_module.mlad_loss, []
 
     def loss_going_nan(*args, **kwargs):
         calls.append(1)
@@ -266,7 +266,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         return parts
 
     run = tmp_path / "run"
-    monkeypatch.setattr(trainer_module, "mlad_loss", loss_going_nan)
+    monkeypatch.setattr(epoch_module, "mlad_loss", loss_going_nan)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 15 \(batch 3 of 12\).*last\.pt \(epoch 1, step 12\)"):
         train(tiny(epochs=3, run_dir=str(run)))
     saved = load_checkpoint(run / "last.pt", kind="training")
@@ -274,7 +274,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
     assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 1
     # and the run can go on from there
-    monkeypatch.setattr(trainer_module, "mlad_loss", real_loss)
+    monkeypatch.setattr(epoch_module, "mlad_loss", real_loss)
     assert train(resume=run / "last.pt").completed
 
 

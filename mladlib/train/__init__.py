@@ -23,11 +23,14 @@ from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import DATASETS, PRESETS, RESUMABLE, TrainConfig, make_config
 from .datasets import DataSplits, dataset_spec, load_splits
 from .distributed import DistributedContext, setup_distributed
+from .epoch import NonFiniteLossError
 from .evaluate import evaluate, format_results, metrics_from_predictions, predict
 from .inference import check_model_fits, predict_dataset, sliding_window_scores
 from .loss import LossParts, masked_bce, mlad_loss
+from .run_log import progress_enabled
+from .run_result import RunResult
 from .signals import EXIT_CODES, GracefulStop
-from .trainer import NonFiniteLossError, RunResult, Trainer, progress_enabled, train
+from .trainer import Trainer, train
 
 __all__ = [
     "cached_train", "cached_run_dir", "config_key", "load_run",

@@ -17,7 +17,8 @@ from ..synth import cache_dir
 from .checkpoint import load_model
 from .config import TrainConfig
 from .run_folder import run_paths
-from .trainer import RunResult, train
+from .run_result import RunResult
+from .trainer import train
 
 #: Part of every cache key; raised whenever training computes different numbers for the
 #: same configuration, so runs cached by an older version are not reused. 2: merged
