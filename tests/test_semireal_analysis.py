@@ -81,11 +81,11 @@ def test_differences_are_paired_per_seed_and_skip_missing_runs():
 
 
 def test_stopping_counts_leave_derived_runs_out():
+    smooth = {**run(2.0, None), "model": "cf-smooth", "stage": "main"}
+    capped = {**run(1.0, "cap"), "model": "tb", "stage": "main"}
     rec = record({("cf", "real", 0): 1.0, ("tb", "real", 0): 1.0},
-                 **{"m1/real/v1/cf-smooth/seed0": {**run(2.0, None), "model": "cf-smooth",
-                                                   "stage": "main"},
-                    "m1/real/v1/tb/seed1": {**run(1.0, "cap"), "model": "tb",
-                                            "stage": "main"}})
+                 **{"m1/real/v1/cf-smooth/seed0": smooth,
+                    "m1/real/v1/tb/seed1": capped})
     counts = sa.stopping_counts(rec)
     assert set(counts) == {"cf", "tb"}
     assert counts["tb"] == {"plateau": 1, "cap": 1} and counts["cf"] == {"plateau": 1}
@@ -114,7 +114,8 @@ def test_learning_curves_and_their_band():
     assert list(curves) == [0, 2] and list(curves[0][0]) == [50, 100, 150]
     steps, mean, low, high, count = sa.curve_band(curves)
     assert list(steps) == [50, 100, 150] and list(count) == [2, 2, 1]
-    assert list(mean) == [2, 3, 3] and list(low) == [1, 2, 3] and list(high) == [3, 4, 3]
+    assert list(mean) == [2, 3, 3] and list(low) == [1, 2, 3]
+    assert list(high) == [3, 4, 3]
 
 
 def test_rank_agreement():
@@ -154,3 +155,30 @@ def test_pair_differences_and_summary():
     # only "0,1" was counted on both seeds: one pair, gaining, holding the whole gain
     assert sa.pair_summary(diff) == (1, 1, pytest.approx(1.0))
     assert sa.pair_differences(rec, "mlad", "cf", 20) == {}
+
+
+def test_figures_draw_what_they_are_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mladlib.viz.semireal import (plot_intervals, plot_learning_curves,
+                                      plot_visibility_curve)
+
+    curves = {0: (np.array([50, 100]), np.array([1.0, 2.0])),
+              1: (np.array([50]), np.array([3.0]))}
+    fig = plot_learning_curves({"real": {"cf": curves, "tb": {}}, "control": {}})
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 1
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == "CF baseline (2 seeds)"
+    with pytest.raises(ValueError, match="no panel"):
+        plot_learning_curves({})
+    rows = [("a", sa.Interval({0: 1.0, 1: 3.0})), ("b", sa.Interval({0: 2.0}))]
+    ax = plot_intervals(rows)
+    # a: interval line and mean bar; b: mean bar only; and the zero line
+    assert len(ax.lines) == 4
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    fig = plot_visibility_curve([0.5, 1.0], {"gain": [sa.Interval({0: 1.0}),
+                                                      sa.Interval({0: 2.0, 1: 4.0})]})
+    assert fig.axes[0].get_xscale() == "log"
+    plt.close("all")
