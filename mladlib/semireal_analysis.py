@@ -280,3 +280,92 @@ def pair_summary(differences: Mapping[str, Mapping[int, float]]
     total = ordered.sum()
     share = float(top.sum() / total) if total > 0 else math.nan
     return len(means), int((means > 0).sum()), share
+
+
+def _capped(record: Record, stage: str, models: Iterable[str]) -> list[str]:
+    too_many = set(cap_share_too_high(stopping_counts(record, stage)))
+    return [m for m in models if m in too_many]
+
+
+def _not_yet(x: Interval) -> str:
+    return f"not yet ({x.n} paired seed{'s' * (x.n != 1)}; an interval needs 2)"
+
+
+def protocol_readings(record: Record) -> list[tuple[str, str]]:
+    """The readings the v2 protocol fixed in advance ("what would count as what"),
+    applied to whatever the record holds: ``(question, reading)`` pairs. A reading is
+    ``"not yet ..."`` until its runs give two paired seeds, and ``"not read ..."`` where
+    more than 1 in 5 runs of a model it needs ended at the cap (the protocol's rule)."""
+    out = []
+
+    def guarded(question, stage, models, x, text):
+        capped = _capped(record, stage, models)
+        if capped:
+            out.append((question, f"not read: over 1 in 5 runs of {capped} at the cap"))
+        elif not x.ready:
+            out.append((question, _not_yet(x)))
+        else:
+            out.append((question, f"{text(x)}: {x.format()}"))
+
+    def dep(x: Interval) -> str:
+        if x.above(0):
+            return "yes, interval above 0"
+        if x.below(0):
+            return "no; the interval lies below 0"
+        under = " (any such gain is under 0.5 points)" if x.bounds[1] < 0.5 else ""
+        return f"no gain detected at {x.n} seeds{under}"
+
+    def above(yes: str, no: str):
+        return lambda x: yes if x.above(0) else no
+
+    guarded("D(MLAD - CF): does cross-class dependency help MLAD?", "main",
+            ["mlad", "cf"], dependency(record, "mlad", "cf"), dep)
+    guarded("[MLAD - CF] on the control: is MLAD's gain persistence?", "main",
+            ["mlad", "cf"], difference(record, "mlad", "cf", "control"),
+            above("yes, interval above 0", "not shown (interval reaches 0)"))
+    guarded("D(CB - CF): does the co-occurrence branch use co-occurrence?", "main",
+            ["cb", "cf"], dependency(record, "cb", "cf"),
+            above("yes, interval above 0", "not shown (interval reaches 0)"))
+    guarded("D(MLAD - TB): does CB add dependency beyond TB?", "main",
+            ["mlad", "tb"], dependency(record, "mlad", "tb"),
+            above("yes, interval above 0", "not shown (interval reaches 0)"))
+    guarded("[TB - cf-smooth] on real labels: does TB do more than smoothing?",
+            "main", ["tb", "cf"], difference(record, "tb", "cf-smooth"),
+            above("TB does more than smoothing", "TB's gain is no more than smoothing"))
+    m2 = between(dependency(record, "mlad", "cf", obs_model="m2"),
+                 dependency(record, "mlad", "cf"))
+    guarded("D_m2(MLAD - CF) - D_m1(MLAD - CF): do look-alikes make dependency pay "
+            "more?", "lookalike", ["mlad", "cf"], m2,
+            above("yes, interval above 0", "not shown (interval reaches 0)"))
+    high = between(dependency(record, "mlad", "cf", visibility=4.0),
+                   dependency(record, "mlad", "cf"))
+    guarded("D(v = 4) - D(v = 1): does dependency matter less when classes are "
+            "visible?", "sweep", ["mlad", "cf"], high,
+            lambda x: "yes, interval below 0" if x.below(0) else
+            "not shown (interval reaches 0 or lies above)")
+    for peak in (1.0, 2.0):  # "inverted U": both neighbours, fixed in advance
+        at = dependency(record, "mlad", "cf", visibility=peak)
+        low = between(at, dependency(record, "mlad", "cf", visibility=0.5))
+        top = between(at, dependency(record, "mlad", "cf", visibility=4.0))
+        question = f"a peak of D(MLAD - CF) at v = {peak:g}?"
+        if _capped(record, "sweep", ["mlad", "cf"]):
+            out.append((question, "not read: over 1 in 5 sweep runs at the cap"))
+        elif not (low.ready and top.ready):
+            out.append((question, _not_yet(low if not low.ready else top)))
+        else:
+            yes = low.above(0) and top.above(0)
+            out.append((question, f"{'yes' if yes else 'not shown'}: minus v = 0.5 "
+                        f"{low.format()}, minus v = 4 {top.format()}"))
+    real = attention_agreement(record, "real")
+    control = attention_agreement(record, "control")
+    layers = max((len(v) for v in real.values()), default=0)
+    for layer in range(layers):
+        x = Interval({s: real[s][layer] - control[s][layer]
+                      for s in real if s in control and len(control[s]) > layer})
+        guarded(f"CB attention, layer {layer + 1}: does it follow the real "
+                "co-occurrence (real minus control rank agreement)?", "main", ["mlad"],
+                x, above("yes, interval above 0", "not shown (interval reaches 0)"))
+    if not layers:
+        out.append(("CB attention: does it follow the real co-occurrence?",
+                    _not_yet(Interval({}))))
+    return out

@@ -182,3 +182,48 @@ def test_figures_draw_what_they_are_given():
                                                       sa.Interval({0: 2.0, 1: 4.0})]})
     assert fig.axes[0].get_xscale() == "log"
     plt.close("all")
+
+
+def test_protocol_readings_follow_the_rules_fixed_in_advance():
+    values = {}
+    for s, noise in zip((0, 1, 2), (0.1, -0.1, 0.0)):
+        values.update({("cf", "real", s): 10.0, ("mlad", "real", s): 15.0 + noise,
+                       ("cf", "control", s): 10.0, ("mlad", "control", s): 12.0,
+                       ("tb", "real", s): 14.0, ("tb", "control", s): 12.0 + noise,
+                       ("cf-smooth", "real", s): 14.0 + noise})
+    readings = dict(sa.protocol_readings(record(values)))
+    # D(MLAD - CF) = 5 - 2 = 3 on every seed (+-0.1): above 0
+    assert readings["D(MLAD - CF): does cross-class dependency help MLAD?"].startswith(
+        "yes, interval above 0: +3.0 [")
+    assert readings["[MLAD - CF] on the control: is MLAD's gain persistence?"
+                    ].startswith("yes")
+    # TB - cf-smooth: 0, +-0.1 on real labels: no more than smoothing
+    assert readings["[TB - cf-smooth] on real labels: does TB do more than smoothing?"
+                    ].startswith("TB's gain is no more than smoothing")
+    # CB never ran, and no look-alike, sweep or attention run: not yet
+    assert readings["D(CB - CF): does the co-occurrence branch use co-occurrence?"
+                    ] == "not yet (0 paired seeds; an interval needs 2)"
+    assert all(r.startswith("not yet") for q, r in readings.items()
+               if "v =" in q or "look-alikes" in q or "CB attention" in q)
+    # one seed only: not yet, whatever its value
+    one = {k: v for k, v in values.items() if k[2] == 0}
+    first = dict(sa.protocol_readings(record(one)))
+    assert first["D(MLAD - CF): does cross-class dependency help MLAD?"].startswith(
+        "not yet (1 paired seed;")
+    # a model that hit the cap on more than 1 in 5 runs is not read
+    capped = record(values)
+    for key, run_ in capped["runs"].items():
+        if "/mlad/" in key:
+            run_["ended_by"] = "cap"
+    assert dict(sa.protocol_readings(capped))[
+        "D(MLAD - CF): does cross-class dependency help MLAD?"].startswith("not read")
+
+
+def test_no_dependency_reading_says_how_small():
+    values = {}
+    for s, x in zip((0, 1, 2, 3), (0.1, -0.1, 0.2, -0.2)):
+        values.update({("cf", "real", s): 10.0, ("mlad", "real", s): 12.0 + x,
+                       ("cf", "control", s): 10.0, ("mlad", "control", s): 12.0})
+    reading = dict(sa.protocol_readings(record(values)))[
+        "D(MLAD - CF): does cross-class dependency help MLAD?"]
+    assert reading.startswith("no gain detected at 4 seeds (any such gain is under 0.5")
