@@ -84,14 +84,16 @@ class Interval:
     def contains(self, x: float = 0.0) -> bool:
         return self.ready and self.bounds[0] <= x <= self.bounds[1]
 
-    def format(self) -> str:
-        """``+4.1 [+2.0, +6.2] (n=3)``, or ``+4.1 (n=1), interval not yet``."""
+    def format(self, signed: bool = True) -> str:
+        """``+4.1 [+2.0, +6.2] (n=3)``, or ``+4.1 (n=1), interval not yet``; without
+        signs for levels (``signed=False``)."""
+        f = "+.1f" if signed else ".1f"
         if not self.n:
             return "not yet (no seed)"
         if not self.ready:
-            return f"{self.mean:+.1f} (n=1), interval not yet"
+            return f"{self.mean:{f}} (n=1), interval not yet"
         low, high = self.bounds
-        return f"{self.mean:+.1f} [{low:+.1f}, {high:+.1f}] (n={self.n})"
+        return f"{self.mean:{f}} [{low:{f}}, {high:{f}}] (n={self.n})"
 
 
 def metric(run: Mapping[str, Any], name: str = "f-mAP") -> float:

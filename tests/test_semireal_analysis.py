@@ -52,6 +52,7 @@ def test_interval_against_a_hand_computation():
         stats.t.interval(0.95, 2, loc=7 / 3, scale=stats.sem([1, 2, 4])))
     assert x.above(-1.5) and not x.above(0) and x.contains(0) and not x.below(0)
     assert x.format() == "+2.3 [-1.5, +6.1] (n=3)"
+    assert x.format(signed=False) == "2.3 [-1.5, 6.1] (n=3)"
 
 
 def test_interval_needs_two_seeds():
