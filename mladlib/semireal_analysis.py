@@ -169,11 +169,12 @@ def cap_share_too_high(counts: Mapping[str, Counter], limit: float = 0.2) -> lis
 
 def remaining(record: Record, planned: Iterable[Mapping[str, Any]]
               ) -> dict[str, dict[str, Any]]:
-    """Per stage: runs planned, done, and the (model, condition, seeds) still to run.
+    """Per stage: runs planned, done, and ``left[(model, condition, visibility)]``, the
+    seeds still to run.
 
     ``planned`` is the runner's plan (``planned_runs``): dicts with ``stage``,
-    ``model``, ``condition``, ``seed`` and ``key``. CF's derived ``cf-smooth`` is not
-    a planned run.
+    ``model``, ``condition``, ``visibility``, ``seed`` and ``key``. CF's derived
+    ``cf-smooth`` is not a planned run.
     """
     out: dict[str, dict[str, Any]] = {}
     for spec in planned:
@@ -182,9 +183,8 @@ def remaining(record: Record, planned: Iterable[Mapping[str, Any]]
         if spec["key"] in record["runs"]:
             stage["done"] += 1
         else:
-            left = stage["left"].setdefault((spec["model"], spec["condition"]), [])
-            if spec["seed"] not in left:
-                left.append(spec["seed"])
+            where = (spec["model"], spec["condition"], spec["visibility"])
+            stage["left"].setdefault(where, []).append(spec["seed"])
     return out
 
 

@@ -99,8 +99,11 @@ def test_remaining_against_the_runner_s_plan():
     left = sa.remaining(rec, bench.planned_runs("multithumos"))
     assert {k: (v["planned"], v["done"]) for k, v in left.items()} == {
         "main": (50, 2), "lookalike": (50, 0), "sweep": (90, 0)}
-    assert left["main"]["left"][("cf", "real")] == [1, 2, 3, 4]
-    assert left["main"]["left"][("mlad", "control")] == [0, 1, 2, 3, 4]
+    assert left["main"]["left"][("cf", "real", 1.0)] == [1, 2, 3, 4]
+    assert left["main"]["left"][("mlad", "control", 1.0)] == [0, 1, 2, 3, 4]
+    assert left["sweep"]["left"][("tb", "real", 0.5)] == [0, 1, 2, 3, 4]
+    for stage in left.values():  # every planned run is done or left, once
+        assert stage["done"] + sum(map(len, stage["left"].values())) == stage["planned"]
 
 
 def test_learning_curves_and_their_band():
