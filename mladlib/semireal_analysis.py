@@ -271,7 +271,8 @@ def pair_differences(record: Record, a: str, b: str, tau: int,
 def pair_summary(differences: Mapping[str, Mapping[int, float]]
                  ) -> tuple[int, int, float]:
     """``(pairs, pairs whose mean difference is positive, share of the summed positive
-    difference held by the top tenth of pairs)`` over the pairs seen on every seed."""
+    differences held by the top tenth of pairs)`` over the pairs seen on every seed
+    (NaN share when no pair gains)."""
     seeds = set().union(*(d.keys() for d in differences.values()))
     means = np.array([np.mean(list(d.values())) for d in differences.values()
                       if set(d) == seeds])
@@ -279,8 +280,8 @@ def pair_summary(differences: Mapping[str, Mapping[int, float]]
         return 0, 0, math.nan
     ordered = np.sort(means)[::-1]
     top = ordered[: max(1, len(ordered) // 10)]
-    total = ordered.sum()
-    share = float(top.sum() / total) if total > 0 else math.nan
+    gained = ordered[ordered > 0].sum()
+    share = float(top.sum() / gained) if gained > 0 else math.nan
     return len(means), int((means > 0).sum()), share
 
 

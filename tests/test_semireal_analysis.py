@@ -159,6 +159,10 @@ def test_pair_differences_and_summary():
     # only "0,1" was counted on both seeds: one pair, gaining, holding the whole gain
     assert sa.pair_summary(diff) == (1, 1, pytest.approx(1.0))
     assert sa.pair_differences(rec, "mlad", "cf", 20) == {}
+    # twenty pairs: the top two hold 5 + 4 of the positive sum 5 + 4 + 9 * 0.5 = 13.5
+    many = {f"{k},0": {0: x} for k, x in enumerate([5.0, 4.0] + [0.5] * 9 + [-1.0] * 9)}
+    assert sa.pair_summary(many) == (20, 11, pytest.approx(9 / 13.5))
+    assert math.isnan(sa.pair_summary({"0,1": {0: -1.0}})[2])
 
 
 def test_figures_draw_what_they_are_given():
