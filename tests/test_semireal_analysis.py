@@ -169,11 +169,19 @@ def test_figures_draw_what_they_are_given():
     import matplotlib
 
     matplotlib.use("Agg")
+    with matplotlib.rc_context():  # apply_style's settings stay inside this test
+        _draw_figures()
+
+
+def _draw_figures():
     import matplotlib.pyplot as plt
 
+    from mladlib.viz import apply_style
     from mladlib.viz.semireal import (plot_intervals, plot_learning_curves,
                                       plot_visibility_curve)
+    from mladlib.viz.style import MIN_TEXT_PX, displayed_text_px
 
+    apply_style()
     curves = {0: (np.array([50, 100]), np.array([1.0, 2.0])),
               1: (np.array([50]), np.array([3.0]))}
     fig = plot_learning_curves({"real": {"cf": curves, "tb": {}}, "control": {}})
@@ -189,6 +197,8 @@ def test_figures_draw_what_they_are_given():
     fig = plot_visibility_curve([0.5, 1.0], {"gain": [sa.Interval({0: 1.0}),
                                                       sa.Interval({0: 2.0, 1: 4.0})]})
     assert fig.axes[0].get_xscale() == "log"
+    for figure in map(plt.figure, plt.get_fignums()):  # legible in the book's column
+        assert displayed_text_px(figure) >= MIN_TEXT_PX
     plt.close("all")
 
 
