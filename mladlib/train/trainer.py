@@ -35,7 +35,8 @@ from .checkpoint import build_from_config, capture_rng_state, load_checkpoint, r
 from .config import RESUMABLE, TrainConfig, make_config, resolve_run_dir
 from .datasets import DataSplits, data_fingerprint, load_splits
 from .distributed import setup_distributed, synchronize_running_scales
-from .evaluate import evaluate, format_results
+from .evaluate import Evaluation, evaluate, format_results
+from .inference import autocast_dtype
 from .loss import mlad_loss
 # RUN_FILES and run_paths: re-exported, as they were defined here before run_folder.py existed
 from .run_folder import RUN_FILES, RunFolder, run_paths  # noqa: F401
@@ -61,10 +62,11 @@ class RunResult:
     """What :func:`train` returns.
 
     ``model``: the best validation epoch's weights (the last epoch's without a validation
-    split), in eval mode. ``history``: one dict per epoch. ``test_metrics``: see
-    :func:`mladlib.train.evaluate` (None when the run stopped early). ``stopped``: None
-    when the run completed, else ``"SIGINT"``, ``"SIGTERM"`` or ``"stop_after_steps"``.
-    ``ended_by``: for a completed run, ``"plateau"`` when ``config.patience`` validations
+    split), in eval mode. ``history``: one dict per epoch. ``test_metrics``: the test
+    split's :class:`~mladlib.train.Evaluation` as the record ``results.json`` stores
+    (:meth:`~mladlib.train.Evaluation.to_dict`; None when the run stopped early).
+    ``stopped``: None when the run completed, else ``"SIGINT"``, ``"SIGTERM"`` or
+    ``"stop_after_steps"``. ``ended_by``: for a completed run, ``"plateau"`` when ``config.patience`` validations
     in a row brought no new best, else ``"cap"`` (all ``config.epochs`` trained).
     """
 
@@ -115,12 +117,6 @@ class _ResumableBatches(Sampler):
 
     def __len__(self) -> int:
         return len(self.sampler) - self.start
-
-
-def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -195,7 +191,7 @@ class Trainer:
         self.config = config
         self.log_fn = log if context.is_main else None
         self.show_progress = context.is_main and progress_enabled(progress)
-        self.autocast = _autocast_dtype(config.amp, self.device)
+        self.autocast = autocast_dtype(config.amp, self.device)
         seed_everything(config.seed, num_threads=config.num_threads)
 
         if resume is None:
@@ -513,11 +509,12 @@ class Trainer:
             if progress is not None:
                 progress.close()
 
-    def _evaluate(self, model: nn.Module, split: str, standard: bool, return_predictions: bool = False):
+    def _evaluate(self, model: nn.Module, split: str, standard: bool) -> Evaluation:
         c = self.config
         return evaluate(
-            model, self.splits[split], self.window, c.eval_stride, c.taus, c.threshold, self.device, self.autocast,
-            c.eval_batch_size, standard=standard, context=self.context, return_predictions=return_predictions,
+            model, self.splits[split], window=self.window, stride=c.eval_stride, taus=c.taus,
+            threshold=c.threshold, standard=standard, device=self.device, autocast=self.autocast,
+            batch_size=c.eval_batch_size, context=self.context,
         )
 
     def _end_epoch(self) -> None:
@@ -541,14 +538,14 @@ class Trainer:
             # (a resumed run finds the epoch's batches done and validates)
             self._save_training_checkpoint()
             metrics = self._evaluate(self.model, "val", standard=False)
-            value = metrics["frame_map"]
+            value = metrics.frame_map
             entry["val_frame_map"] = value
-            entry["val_action_conditional"] = metrics["action_conditional"]
+            entry["val_action_conditional"] = metrics.action_conditional
             if not math.isnan(value) and (self.best_val is None or value > self.best_val):
                 improved = True
                 self.best_epoch, self.best_val = epoch, value
                 self.best_state = _cpu_state(self.model)
-                self._save_best(self.best_state, metrics)
+                self._save_best(self.best_state, metrics.to_dict())
         self.epoch += 1
         self.batch_in_epoch = 0
         entry["elapsed_s"] = self._elapsed()
@@ -601,7 +598,8 @@ class Trainer:
         best = build_from_config(self.config, self.num_classes, self.feature_dim, self.device)
         best.load_state_dict(self.best_state)
         best = best.to(self.device).eval()
-        metrics, predictions = self._evaluate(best, "test", standard=True, return_predictions=True)
+        evaluation = self._evaluate(best, "test", standard=True)
+        metrics, predictions = evaluation.to_dict(), evaluation.predictions
         if self.context.is_main and self.folder is not None:
             self.folder.save_predictions(predictions)
             self.folder.write_json("results", {
