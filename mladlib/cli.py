@@ -420,9 +420,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         try:
             result = evaluate(
                 model.to(device), dataset, window=window, stride=args.stride,
-                taus=tuple(args.taus or config.taus), threshold=threshold, device=device,
-                autocast=autocast_dtype(args.amp, device), batch_size=args.batch_size,
-                context=context)
+                taus=tuple(args.taus or config.taus), threshold=threshold,
+                device=device, autocast=autocast_dtype(args.amp, device),
+                batch_size=args.batch_size, context=context)
         except NonFiniteScoresError as error:
             raise ValueError(f"checkpoint {args.checkpoint}: {error}") from None
     finally:
@@ -430,7 +430,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not context.is_main:
         return 0
     name = "public MLAD release" if args.official else MODEL_LABELS.get(config.model, config.model)
-    print(format_results(result, f"{name} on {config.dataset}, {args.split} split (window {window})"))
+    title = f"{name} on {config.dataset}, {args.split} split (window {window})"
+    print(format_results(result, title))
     if args.out is not None:
         save_predictions(args.out, result.predictions)
         print(f"\nper-video scores: {args.out}")
@@ -548,9 +549,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, device=device,
                          autocast=autocast_dtype(args.amp, device))  # (T, C)
     except NonFiniteScoresError as error:  # nothing is printed or written
-        raise ValueError(f"checkpoint {args.checkpoint} gives NaN or infinite scores on "
-                         f"video {video!r} of {args.features} ({error.count:,} of "
-                         f"{error.total:,} values)") from None
+        raise ValueError(f"checkpoint {args.checkpoint} gives NaN or infinite scores "
+                         f"on video {video!r} of {args.features} ({error.count:,} "
+                         f"of {error.total:,} values)") from None
     T, C = scores.shape
     names = _class_names(config, C)
     print(f"{video}: {T} steps, {C} classes (window {window})")

@@ -187,15 +187,16 @@ def test_nan_scores_are_refused_by_predict_as_by_evaluate(world, capsys, tmp_pat
     state[bias] = torch.full_like(state[bias], float("nan"))
     extra = {k: v for k, v in saved.items()
              if k not in ("format", "version", "kind", "config", "model")}
-    checkpoint = save_checkpoint(tmp_path / "nan.pt", "best", saved["config"], state, **extra)
+    checkpoint = save_checkpoint(tmp_path / "nan.pt", "best", saved["config"], state,
+                                 **extra)
     out, scores = tmp_path / "s.npy", tmp_path / "s.h5"
     code, stdout, err = run_cli(["predict", "--checkpoint", checkpoint, "--features",
                                  world["bad"] / "v.npy", "--out", out], capsys)
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
     assert f"checkpoint {checkpoint} gives NaN or infinite scores on video 'v'" in err
     assert stdout == ""
-    code, stdout, err = run_cli(["evaluate", "--checkpoint", checkpoint, "--out", scores],
-                                capsys)
+    code, stdout, err = run_cli(["evaluate", "--checkpoint", checkpoint, "--out",
+                                 scores], capsys)
     assert code == 2 and len(err.splitlines()) == 1, err
     assert f"checkpoint {checkpoint}: the model gives NaN or infinite scores" in err
     assert "f-mAP" not in stdout

@@ -1,6 +1,6 @@
-"""mladlib.train.inference: one verb for one video, a mapping of videos or a dataset, and
-the helpers every model run shares. The window arithmetic and batching across videos
-are tested in tests/test_data.py; evaluate in tests/test_train.py."""
+"""mladlib.train.inference: one verb for one video, a mapping of videos or a dataset,
+and the helpers every model run shares. The window arithmetic and batching across
+videos are tested in tests/test_data.py; evaluate in tests/test_train.py."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ def test_one_video_a_mapping_and_a_dataset_give_the_same_scores():
                    window=16, batch_size=3)
     assert list(whole) == test.video_ids and list(some) == ids
     for v in ids:
-        one = predict(model, torch.from_numpy(test.features(test.video_ids.index(v))),
-                      window=16)
-        assert one.shape == (test.frame_counts[test.video_ids.index(v)], test.num_classes)
+        k = test.video_ids.index(v)
+        one = predict(model, torch.from_numpy(test.features(k)), window=16)
+        assert one.shape == (test.frame_counts[k], test.num_classes)
         np.testing.assert_allclose(one, whole[v], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(some[v], whole[v], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="needs window="):
@@ -58,10 +58,12 @@ class NanAfter(nn.Module):
 def test_nan_scores_are_refused_naming_the_video():
     videos = {"fine": np.zeros((4, 2), np.float32), "bad": np.zeros((9, 2), np.float32)}
     model = NanAfter(5).train()
-    with pytest.raises(NonFiniteScoresError, match=r"on video 'bad' \(12 of 27 values\)") as caught:
+    with pytest.raises(NonFiniteScoresError,
+                       match=r"on video 'bad' \(12 of 27 values\)") as caught:
         predict(model, videos, window=8, stride=8)
-    assert (caught.value.video, caught.value.count, caught.value.total) == ("bad", 12, 27)
-    assert isinstance(caught.value, ValueError) and model.training  # mode restored
+    error = caught.value
+    assert (error.video, error.count, error.total) == ("bad", 12, 27)
+    assert isinstance(error, ValueError) and model.training  # mode restored
     with pytest.raises(NonFiniteScoresError, match=r"NaN or infinite scores \(6 of 27"):
         predict(NanAfter(7), videos["bad"], window=8, stride=8)
     assert predict(NanAfter(8), videos["fine"], window=8).shape == (4, 3)

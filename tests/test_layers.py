@@ -14,8 +14,8 @@ UPPER = ("train", "cli", "viz", "book", "interpret", "semireal", "__main__")
 
 
 def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
-    """``(line, absolute module name)`` of every import in ``path``, at any depth (inside
-    functions too); ``from .. import x`` counts as importing ``<package>.x``."""
+    """``(line, absolute module name)`` of every import in ``path``, at any depth
+    (inside functions too); ``from .. import x`` counts as importing ``<package>.x``."""
     package = ["mladlib", *path.relative_to(root).parent.parts]
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -32,10 +32,11 @@ def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
 def upward_imports(layer: str, root: Path = PACKAGE) -> list[str]:
     """``"<file>:<line> imports <module>"`` for each import of an upper layer."""
     forbidden = tuple(f"mladlib.{name}" for name in UPPER)
+    below = tuple(f"{name}." for name in forbidden)
     return [f"{path.relative_to(root.parent)}:{line} imports {module}"
             for path in sorted((root / layer).rglob("*.py"))
             for line, module in imported_modules(path, root)
-            if module in forbidden or module.startswith(tuple(f"{f}." for f in forbidden))]
+            if module in forbidden or module.startswith(below)]
 
 
 @pytest.mark.parametrize("layer", LOWER)

@@ -1,8 +1,8 @@
 """Evaluation: full-video sliding-window scores, then every metric the paper reports.
 
-:func:`evaluate` = :func:`~mladlib.train.inference.predict` (each step scored once, the
-mean of the windows covering it) + :func:`metrics_from_predictions` (frame mAP, table 2's
-standard metrics, the action-conditional metrics at each tau), returned as one
+:func:`evaluate` = :func:`~mladlib.train.inference.predict` (each step scored once,
+the mean of the windows covering it) + :func:`metrics_from_predictions` (frame mAP,
+table 2's standard metrics, the action-conditional metrics at each tau), returned as one
 :class:`Evaluation`. Under ``torchrun`` every rank scores a disjoint share of the videos
 and rank 0 computes the metrics on the whole set. :func:`format_results` prints them as
 the paper does.
@@ -86,12 +86,13 @@ def metrics_from_predictions(
     standard: bool = True,
     charades25: bool = False,
 ) -> Evaluation:
-    """Every metric of ``predictions`` against ``labels`` (both ``video_id -> (T_k, C)``).
+    """Every metric of ``predictions`` against ``labels``, both
+    ``video_id -> (T_k, C)``.
 
-    ``frame_map`` scores every frame; ``charades25`` adds the official Charades protocol's
-    f-mAP over 25 frames per video (:func:`mladlib.metrics.frame_map`,
-    ``sample="charades25"``); ``standard``: table 2's metrics too (slow on large splits).
-    The result holds no predictions.
+    ``frame_map`` scores every frame; ``charades25`` adds the official Charades
+    protocol's f-mAP over 25 frames per video (:func:`mladlib.metrics.frame_map`,
+    ``sample="charades25"``); ``standard``: table 2's metrics too (slow on large
+    splits). The result holds no predictions.
 
     ``ValueError`` naming a video without predictions, or one whose scores are NaN,
     infinite or outside [0, 1].
@@ -99,26 +100,26 @@ def metrics_from_predictions(
     video_ids = list(labels)
     missing = [v for v in video_ids if v not in predictions]
     if missing:
-        raise ValueError(f"{len(missing)} videos have no predictions, e.g. {missing[:3]}")
+        raise ValueError(f"{len(missing)} videos have no predictions, "
+                         f"e.g. {missing[:3]}")
     scores = [np.asarray(predictions[v]) for v in video_ids]
     truth = [np.asarray(labels[v]) for v in video_ids]
-    fmap, per_class = frame_map(scores, truth, return_per_class=True, video_ids=video_ids)
+    ids = {"video_ids": video_ids}
+    fmap, per_class = frame_map(scores, truth, return_per_class=True, **ids)
     sampled = None
     if charades25:
-        sampled = float(frame_map(scores, truth, sample="charades25", video_ids=video_ids))
+        sampled = float(frame_map(scores, truth, sample="charades25", **ids))
     table2 = None
     if standard:
-        table2 = standard_metrics(scores, truth, threshold, video_ids=video_ids).as_dict()
-    sweep = action_conditional_sweep(scores, truth, tuple(taus), threshold,
-                                     video_ids=video_ids)
-    conditional = {
-        int(tau): {**{k: float(v) for k, v in r.as_dict().items()}, "pairs": int(r.n_pairs)}
-        for tau, r in sweep.items()
-    }
+        table2 = standard_metrics(scores, truth, threshold, **ids).as_dict()
+    sweep = action_conditional_sweep(scores, truth, tuple(taus), threshold, **ids)
+    conditional = {int(tau): {**{k: float(v) for k, v in r.as_dict().items()},
+                              "pairs": int(r.n_pairs)}
+                   for tau, r in sweep.items()}
     return Evaluation(
-        videos=len(video_ids), frames=int(sum(len(y) for y in truth)), frame_map=float(fmap),
-        per_class_ap=tuple(float(ap) for ap in per_class), action_conditional=conditional,
-        standard=table2, frame_map_charades25=sampled,
+        videos=len(video_ids), frames=int(sum(len(y) for y in truth)),
+        frame_map=float(fmap), per_class_ap=tuple(float(ap) for ap in per_class),
+        action_conditional=conditional, standard=table2, frame_map_charades25=sampled,
     )
 
 
@@ -141,11 +142,11 @@ def evaluate(
 
     ``window`` (default: the dataset's T), ``stride`` (default ``window // 2``),
     ``device``, ``autocast``, ``batch_size``, ``progress`` and ``context``: as
-    :func:`~mladlib.train.inference.predict`; ``taus``, ``threshold`` and ``standard``: as
-    :func:`metrics_from_predictions`, with the 25-frames-per-video f-mAP of the official
-    Charades evaluation when the dataset's spec is Charades. The result keeps the
-    predictions. Under a distributed ``context`` every rank must call it; all of them get
-    the metrics, only rank 0 the predictions.
+    :func:`~mladlib.train.inference.predict`; ``taus``, ``threshold`` and
+    ``standard``: as :func:`metrics_from_predictions`, with the 25-frames-per-video
+    f-mAP of the official Charades evaluation when the dataset's spec is Charades. The
+    result keeps the predictions. Under a distributed ``context`` every rank must call
+    it; all of them get the metrics, only rank 0 the predictions.
     """
     predictions = predict(model, dataset, window=window, stride=stride,
                           batch_size=batch_size, device=device, autocast=autocast,
@@ -156,7 +157,7 @@ def evaluate(
             predictions, dataset.label_dict(), taus=taus, threshold=threshold,
             standard=standard, charades25=dataset.spec.name == "charades")
     if context is not None:
-        result = context.broadcast(result)  # the metrics only: the scores stay on rank 0
+        result = context.broadcast(result)  # metrics only: the scores stay on rank 0
     return dataclasses.replace(result, predictions=predictions)
 
 
@@ -164,10 +165,12 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
-def format_results(metrics: Evaluation | Mapping[str, Any], title: str | None = None) -> str:
-    """``metrics`` (an :class:`Evaluation`, or its :meth:`~Evaluation.to_dict` record) as
-    the paper's tables print them: f-mAP and the action-conditional metrics x100 with 2
-    decimals, table 2's standard metrics as fractions (CE in labels) with 3 decimals."""
+def format_results(metrics: Evaluation | Mapping[str, Any],
+                   title: str | None = None) -> str:
+    """``metrics`` (an :class:`Evaluation`, or its :meth:`~Evaluation.to_dict` record)
+    as the paper's tables print them: f-mAP and the action-conditional metrics x100
+    with 2 decimals, table 2's standard metrics as fractions (CE in labels) with 3
+    decimals."""
     if not isinstance(metrics, Evaluation):
         metrics = Evaluation.from_dict(metrics)
     lines = [title] if title else []

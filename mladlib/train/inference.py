@@ -1,19 +1,19 @@
 """Inference: a trained model's per-step scores over whole videos, with one verb,
 :func:`predict`, and the helpers every model run shares (eval mode, device, autocast).
 
-A video of T steps is cut into windows starting at ``0, stride, 2 stride, ...`` with the
-last window ending exactly at the video's end (:func:`mladlib.data.window_starts`); each
-step's score is the mean of the sigmoid probabilities of the windows that cover it. Every
-step thus appears once in the output, and padding (for videos shorter than a window,
-batched with longer ones) is masked in the model and never scored. The public MLAD code
-instead stacks every window's scores (so interior steps count about 8 times in the
-metrics) and scores padding as negatives.
+A video of T steps is cut into windows starting at ``0, stride, 2 stride, ...`` with
+the last window ending exactly at the video's end (:func:`mladlib.data.window_starts`);
+each step's score is the mean of the sigmoid probabilities of the windows that cover
+it. Every step thus appears once in the output, and padding (for videos shorter than a
+window, batched with longer ones) is masked in the model and never scored. The public
+MLAD code instead stacks every window's scores (so interior steps count about 8 times
+in the metrics) and scores padding as negatives.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Mapping, Sequence, overload
+from typing import Callable, Iterable, Iterator, Mapping, Sequence, overload
 
 import numpy as np
 import torch
@@ -42,7 +42,8 @@ class NonFiniteScoresError(ValueError):
         self.video, self.count, self.total = video, count, total
 
 
-def check_model_fits(model: nn.Module, feature_dim: int, num_classes: int | None = None) -> None:
+def check_model_fits(model: nn.Module, feature_dim: int,
+                     num_classes: int | None = None) -> None:
     """``ValueError`` naming both sizes when the model's ``feature_dim``/``num_classes``
     differ from the data's."""
     model_dim = getattr(model, "feature_dim", None)
@@ -50,7 +51,7 @@ def check_model_fits(model: nn.Module, feature_dim: int, num_classes: int | None
         raise ValueError(f"the model takes {model_dim}-d features but the data has "
                          f"{feature_dim}-d features")
     model_classes = getattr(model, "num_classes", None)
-    if num_classes is not None and model_classes is not None and model_classes != num_classes:
+    if None not in (num_classes, model_classes) and model_classes != num_classes:
         raise ValueError(f"the model predicts {model_classes} classes but the data has "
                          f"{num_classes}")
 
@@ -99,18 +100,21 @@ def shard_indices(frame_counts: Sequence[int], rank: int, world_size: int) -> li
     return sorted(order[rank::world_size].tolist())
 
 
+Device = torch.device | str | None
+
+
 @overload
 def predict(model: nn.Module, videos: np.ndarray | Tensor, *, window: int,
-            stride: int | None = None, batch_size: int = 32,
-            device: torch.device | str | None = None, autocast: torch.dtype | None = None,
-            progress: bool = False, context: None = None) -> np.ndarray: ...
+            stride: int | None = None, batch_size: int = 32, device: Device = None,
+            autocast: torch.dtype | None = None, progress: bool = False,
+            context: None = None) -> np.ndarray: ...
 
 
 @overload
 def predict(model: nn.Module, videos: Videos, *, window: int | None = None,
-            stride: int | None = None, batch_size: int = 32,
-            device: torch.device | str | None = None, autocast: torch.dtype | None = None,
-            progress: bool = False, context: DistributedContext | None = None
+            stride: int | None = None, batch_size: int = 32, device: Device = None,
+            autocast: torch.dtype | None = None, progress: bool = False,
+            context: DistributedContext | None = None
             ) -> dict[str, np.ndarray] | None: ...
 
 
@@ -143,7 +147,8 @@ def predict(model, videos, *, window=None, stride=None, batch_size=32, device=No
         if x.ndim != 2:
             raise ValueError(f"expected features of shape (T, D), got {x.shape}")
         check_model_fits(model, x.shape[1])
-        return _score(model, [(None, x)], window, stride, batch_size, device, autocast)[None]
+        one = _score(model, [(None, x)], window, stride, batch_size, device, autocast)
+        return one[None]
     if isinstance(videos, VideoDataset):
         check_model_fits(model, videos.feature_dim, videos.num_classes)
         window = videos.spec.default_window if window is None else window
@@ -155,7 +160,8 @@ def predict(model, videos, *, window=None, stride=None, batch_size=32, device=No
         arrays = [_as_features(videos[v]) for v in ids]
         for v, x in zip(ids, arrays):
             if x.ndim != 2:
-                raise ValueError(f"video {v!r}: expected features (T, D), got {x.shape}")
+                raise ValueError(f"video {v!r}: expected features (T, D), "
+                                 f"got {x.shape}")
             check_model_fits(model, x.shape[1])
         lengths, read = [len(x) for x in arrays], arrays.__getitem__
     else:
@@ -181,7 +187,8 @@ def _as_features(features: np.ndarray | Tensor) -> np.ndarray:
     return np.asarray(features, dtype=np.float32)
 
 
-def _read_each(ids: Sequence[str], indices: Sequence[int], read: Callable[[int], np.ndarray],
+def _read_each(ids: Sequence[str], indices: Sequence[int],
+               read: Callable[[int], np.ndarray],
                progress: bool) -> Iterator[tuple[str, np.ndarray]]:
     """``(video_id, features (T, D))`` of the videos ``indices``, read one at a time."""
     chosen = indices
@@ -195,14 +202,14 @@ def _read_each(ids: Sequence[str], indices: Sequence[int], read: Callable[[int],
 
 def _score(
     model: nn.Module,
-    videos: Iterator[tuple[str | None, np.ndarray]] | list[tuple[str | None, np.ndarray]],
+    videos: Iterable[tuple[str | None, np.ndarray]],
     window: int,
     stride: int | None,
     batch_size: int,
     device: torch.device | str | None,
     autocast: torch.dtype | None,
 ) -> dict[str | None, np.ndarray]:
-    """``key -> scores (T, C) float32`` for each ``(key, features (T, D))``, in input order.
+    """``key -> scores (T, C) float32`` for each ``(key, features (T, D))``, in order.
 
     Windows of consecutive videos share batches; a batch is padded to its longest window
     with a mask.
@@ -214,7 +221,8 @@ def _score(
     sums: dict = {}  # key -> (T, C) float64 sum of window scores
     counts: dict = {}  # key -> (T, 1) number of windows covering each step
     remaining: dict = {}
-    pending: list[tuple[str | None, int, np.ndarray]] = []  # (key, start, features (n, D))
+    # (key, start, features (n, D)) of the windows not yet run
+    pending: list[tuple[str | None, int, np.ndarray]] = []
     scores: dict = {}
 
     def run(batch: list[tuple[str | None, int, np.ndarray]]) -> None:
@@ -239,7 +247,8 @@ def _score(
                 done = (sums.pop(key) / counts.pop(key)).astype(np.float32)
                 finite = np.isfinite(done)
                 if not finite.all():
-                    raise NonFiniteScoresError(key, int(done.size - finite.sum()), done.size)
+                    bad = int(done.size - finite.sum())
+                    raise NonFiniteScoresError(key, bad, done.size)
                 scores[key] = done
 
     with eval_mode(model):
@@ -248,8 +257,8 @@ def _score(
                 raise ValueError(f"video {key!r} is listed twice")
             if features.ndim != 2 or len(features) == 0:
                 what = "" if key is None else f"video {key!r}: "
-                raise ValueError(f"{what}expected features of shape (T, D) with T >= 1, "
-                                 f"got {features.shape}")
+                raise ValueError(f"{what}expected features of shape (T, D) with "
+                                 f"T >= 1, got {features.shape}")
             starts = window_starts(len(features), window, stride)
             sums[key], counts[key] = None, np.zeros((len(features), 1))
             remaining[key] = len(starts)

@@ -66,8 +66,9 @@ class RunResult:
     split's :class:`~mladlib.train.Evaluation` as the record ``results.json`` stores
     (:meth:`~mladlib.train.Evaluation.to_dict`; None when the run stopped early).
     ``stopped``: None when the run completed, else ``"SIGINT"``, ``"SIGTERM"`` or
-    ``"stop_after_steps"``. ``ended_by``: for a completed run, ``"plateau"`` when ``config.patience`` validations
-    in a row brought no new best, else ``"cap"`` (all ``config.epochs`` trained).
+    ``"stop_after_steps"``. ``ended_by``: for a completed run, ``"plateau"`` when
+    ``config.patience`` validations in a row brought no new best, else ``"cap"`` (all
+    ``config.epochs`` trained).
     """
 
     config: TrainConfig
@@ -512,9 +513,9 @@ class Trainer:
     def _evaluate(self, model: nn.Module, split: str, standard: bool) -> Evaluation:
         c = self.config
         return evaluate(
-            model, self.splits[split], window=self.window, stride=c.eval_stride, taus=c.taus,
-            threshold=c.threshold, standard=standard, device=self.device, autocast=self.autocast,
-            batch_size=c.eval_batch_size, context=self.context,
+            model, self.splits[split], window=self.window, stride=c.eval_stride,
+            taus=c.taus, threshold=c.threshold, standard=standard, device=self.device,
+            autocast=self.autocast, batch_size=c.eval_batch_size, context=self.context,
         )
 
     def _end_epoch(self) -> None:
