@@ -12,10 +12,10 @@ Typical use from a notebook::
     result = train.train(config, log=print)
 
     model, config = train.load_model("runs/mt/best.pt")
-    result = train.evaluate(model, dataset, window=128)   # an Evaluation
+    result = train.evaluate(model, dataset, window=128)  # an Evaluation
     result.frame_map, result.action_conditional[0]["mAP_AC"]
-    scores = train.predict(model, dataset)      # video_id -> (T_k, C) probabilities
-    one = train.predict(model, features, window=128)      # (T, D) -> (T, C)
+    scores = train.predict(model, dataset)               # video_id -> (T_k, C)
+    one = train.predict(model, features, window=128)     # (T, D) -> (T, C)
 
 The command line (``python -m mladlib train``) and ``torchrun`` call the same code.
 """
