@@ -23,8 +23,8 @@ from ..data.dataset import VideoDataset
 from ..data.windows import window_starts
 from .distributed import DistributedContext
 
-#: What :func:`predict` scores: one video's features ``(T, D)``, a dataset, or
-#: ``video_id -> features (T_k, D)``.
+#: The collections of videos :func:`predict` scores (besides one video's features):
+#: a dataset, or ``video_id -> features (T_k, D)``.
 Videos = VideoDataset | Mapping[str, "np.ndarray | Tensor"]
 
 
