@@ -205,7 +205,7 @@ def run(seeds: list[int], quick: bool = False, log=print, only: list[str] | None
                 torch.set_num_threads(config.num_threads or threads)  # as the trainer evaluates
                 try:
                     for length in lengths:
-                        value = evaluate(result.model, test, window=length, standard=False)["frame_map"]
+                        value = evaluate(result.model, test, window=length, standard=False).frame_map
                         r["eval_length"][str(length)].append(100 * value)
                 finally:
                     torch.set_num_threads(threads)

@@ -150,8 +150,8 @@ class _NoStandardTrainer(Trainer):
     MultiTHUMOS's 138,000 test steps they take minutes on a CPU, and the protocol does not
     report them."""
 
-    def _evaluate(self, model, split, standard, return_predictions=False):
-        return super()._evaluate(model, split, False, return_predictions)
+    def _evaluate(self, model, split, standard):
+        return super()._evaluate(model, split, False)
 
 
 def one_run(dataset: str, root: Path, model: str, seed: int, budget: dict, device: str, work: Path,

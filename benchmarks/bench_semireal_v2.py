@@ -403,9 +403,7 @@ def one_run(
         start = time.perf_counter()
         if predictions is None:
             predictions = load_predictions(Path(config.run_dir) / "test_predictions.h5")
-        _, val_predictions = trainer._evaluate(
-            result.model, "val", False, return_predictions=True
-        )
+        val_predictions = trainer._evaluate(result.model, "val", False).predictions
         window, by_window = smoothing.choose_window(
             val_predictions,
             trainer.splits.val.label_dict(),
@@ -413,8 +411,9 @@ def one_run(
         )
         smoothed = smoothing.smooth_all(predictions, window)
         metrics = metrics_from_predictions(
-            smoothed, test_labels, config.taus, config.threshold, standard=False
-        )
+            smoothed, test_labels, taus=config.taus, threshold=config.threshold,
+            standard=False,
+        ).to_dict()
         smooth = {
             **test_record(metrics),
             "window": window,

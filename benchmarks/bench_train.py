@@ -20,7 +20,7 @@ Three measurements, each one table row:
   share of the epoch spent in the model step. A warm-up batch is run and not counted.
 * ``data only``: the same epoch's batches read and collated without a model: how many
   windows per second the loader could feed.
-* ``sliding inference``: :func:`mladlib.train.predict_dataset` over the test split (windows
+* ``sliding inference``: :func:`mladlib.train.predict` over the test split (windows
   of 128 every 64 steps, each frame scored once as the mean of its windows), frames per
   second.
 
@@ -54,7 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from mladlib import synth  # noqa: E402
 from mladlib.data import VideoDataset, window_loader  # noqa: E402
 from mladlib.models import build_model, count_parameters  # noqa: E402
-from mladlib.train import predict_dataset  # noqa: E402
+from mladlib.train import predict  # noqa: E402
+from mladlib.train.inference import autocast_context  # noqa: E402
 from mladlib.train.loss import mlad_loss  # noqa: E402
 from mladlib.utils import cpu_name, keep_freed_memory, seed_everything  # noqa: E402
 
@@ -86,7 +87,7 @@ def train_epoch(model: nn.Module, videos: VideoDataset, args: argparse.Namespace
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type == "cuda" or None)
     forward = torch.compile(model) if args.compile else model
     def amp() -> contextlib.AbstractContextManager:
-        return torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else contextlib.nullcontext()
+        return autocast_context(device, torch.bfloat16 if args.dtype == "bf16" else None)
 
     def step(batch) -> float:
         """One optimizer step on the batch, in chunks of ``args.micro_batch`` windows (gradient accumulation)."""
@@ -158,12 +159,12 @@ def inference(model: nn.Module, videos: VideoDataset, args: argparse.Namespace, 
                               in_memory=args.in_memory)
     wrapped = FirstClasses(model, videos.num_classes)
     autocast = torch.bfloat16 if args.dtype == "bf16" else None
-    predict_dataset(wrapped, subset, args.window, batch_size=args.batch_size, device=device,
-                    autocast=autocast)  # warm-up, also fills the page cache alike for every run
+    predict(wrapped, subset, window=args.window, batch_size=args.batch_size, device=device,
+            autocast=autocast)  # warm-up, also fills the page cache alike for every run
     sync(device)
     started = time.perf_counter()
-    scores = predict_dataset(wrapped, subset, args.window, batch_size=args.batch_size, device=device,
-                             autocast=autocast)
+    scores = predict(wrapped, subset, window=args.window, batch_size=args.batch_size,
+                     device=device, autocast=autocast)
     sync(device)
     seconds = time.perf_counter() - started
     frames = sum(len(s) for s in scores.values())

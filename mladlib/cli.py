@@ -397,13 +397,10 @@ def _window_limit(model: torch.nn.Module, window: int) -> int:
     return min(window, table) if table else window
 
 
-def _autocast(amp: str, device: torch.device) -> torch.dtype | None:
-    return torch.bfloat16 if amp == "bf16" or (amp == "auto" and device.type == "cuda") else None
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import save_predictions
     from .train import evaluate, format_results, load_splits, make_config, setup_distributed
+    from .train.inference import NonFiniteScoresError, autocast_dtype
 
     model, config = _load_for_inference(args)
     given = _config_options(args, only=_DATA_FIELDS)
@@ -419,23 +416,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         dataset = load_splits(config, (args.split,))[args.split]
         window = args.window or _window_limit(model, config.window or dataset.spec.default_window)
-        metrics, predictions = evaluate(
-            model.to(device), dataset, window, args.stride, tuple(args.taus or config.taus),
-            args.threshold if args.threshold is not None else config.threshold, device,
-            _autocast(args.amp, device), args.batch_size, context=context, return_predictions=True,
-        )
+        threshold = args.threshold if args.threshold is not None else config.threshold
+        try:
+            result = evaluate(
+                model.to(device), dataset, window=window, stride=args.stride,
+                taus=tuple(args.taus or config.taus), threshold=threshold,
+                device=device, autocast=autocast_dtype(args.amp, device),
+                batch_size=args.batch_size, context=context)
+        except NonFiniteScoresError as error:
+            raise ValueError(f"checkpoint {args.checkpoint}: {error}") from None
     finally:
         context.shutdown()
     if not context.is_main:
         return 0
     name = "public MLAD release" if args.official else MODEL_LABELS.get(config.model, config.model)
-    print(format_results(metrics, f"{name} on {config.dataset}, {args.split} split (window {window})"))
+    title = f"{name} on {config.dataset}, {args.split} split (window {window})"
+    print(format_results(result, title))
     if args.out is not None:
-        save_predictions(args.out, predictions)
+        save_predictions(args.out, result.predictions)
         print(f"\nper-video scores: {args.out}")
     if args.json is not None:
         with atomic_path(args.json, suffix=".json") as tmp:
-            tmp.write_text(json.dumps(metrics, indent=1))
+            tmp.write_text(json.dumps(result.to_dict(), indent=1))
         print(f"metrics: {args.json}")
     return 0
 
@@ -528,8 +530,9 @@ def _class_names(config, num_classes: int) -> list[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .train import sliding_window_scores
+    from .train import predict
     from .train.distributed import resolve_device
+    from .train.inference import NonFiniteScoresError, autocast_dtype
 
     device = resolve_device(args.device)  # the check train and evaluate make
     if args.out is not None and Path(args.out).suffix != ".npy":
@@ -541,8 +544,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model, config = _load_for_inference(args)
     video, features = _read_feature_file(Path(args.features), args.video)
     window = args.window or _window_limit(model, _run_window(config))
-    scores = sliding_window_scores(model.to(device), features, window, args.stride, args.batch_size, device,
-                                   _autocast(args.amp, device))  # (T, C)
+    try:
+        scores = predict(model.to(device), features, window=window, stride=args.stride,
+                         batch_size=args.batch_size, device=device,
+                         autocast=autocast_dtype(args.amp, device))  # (T, C)
+    except NonFiniteScoresError as error:  # nothing is printed or written
+        raise ValueError(f"checkpoint {args.checkpoint} gives NaN or infinite scores "
+                         f"on video {video!r} of {args.features} ({error.count:,} "
+                         f"of {error.total:,} values)") from None
     T, C = scores.shape
     names = _class_names(config, C)
     print(f"{video}: {T} steps, {C} classes (window {window})")

@@ -28,12 +28,7 @@ from torch import Tensor, nn
 
 from .data import VideoDataset
 from .data.windows import window_starts
-from .train.inference import check_model_fits
-
-
-def _device(model: nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
+from .train.inference import check_model_fits, eval_mode, model_device
 
 
 def _forward_maps(model: nn.Module, x: Tensor, mask: Tensor | None) -> list[dict[str, Tensor]]:
@@ -69,13 +64,8 @@ def window_attention(model: nn.Module, features: np.ndarray | Tensor) -> WindowA
     if x.ndim != 2 or x.shape[0] < 1:
         raise ValueError(f"expected one window of features (T, F) with T >= 1, got shape {tuple(x.shape)}")
     check_model_fits(model, x.shape[1])
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            maps = _forward_maps(model, x[None].to(_device(model)), None)
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        maps = _forward_maps(model, x[None].to(model_device(model)), None)
     stacked = {}
     for branch in ("cb", "tb"):
         if branch in maps[0]:
@@ -251,7 +241,7 @@ def collect_attention(
     window = dataset.spec.default_window if window is None else int(window)
     if window < 1 or batch_size < 1:
         raise ValueError(f"window and batch_size must be >= 1, got {window} and {batch_size}")
-    device = _device(model)
+    device = model_device(model)
     C = dataset.num_classes
     # (video index, first step, first counted step): consecutive windows, each step counted once
     pieces: list[tuple[int, int, int]] = []
@@ -261,29 +251,24 @@ def collect_attention(
             pieces.append((v, int(start), max(int(start), counted_to)))
             counted_to = int(start) + min(window, dataset.num_frames(v))
     acc = _Accumulator(C)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for first in range(0, len(pieces), batch_size):
-                batch = pieces[first:first + batch_size]
-                T = max(min(window, dataset.num_frames(v)) for v, _, _ in batch)
-                x = torch.zeros(len(batch), T, dataset.feature_dim)
-                y = torch.zeros(len(batch), T, C)
-                valid = torch.zeros(len(batch), T, dtype=torch.bool)
-                counted = torch.zeros(len(batch), T, dtype=torch.bool)
-                for b, (v, start, count_from) in enumerate(batch):
-                    stop = min(start + window, dataset.num_frames(v))
-                    n = stop - start
-                    x[b, :n] = torch.from_numpy(np.ascontiguousarray(dataset.features(v, start, stop)))
-                    y[b, :n] = torch.from_numpy(dataset.labels(v)[start:stop].astype(np.float32))
-                    valid[b, :n] = True
-                    counted[b, count_from - start:n] = True
-                mask = None if bool(valid.all()) else valid.to(device)
-                maps = _forward_maps(model, x.to(device), mask)
-                acc.add(maps, y, valid, counted)
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        for first in range(0, len(pieces), batch_size):
+            batch = pieces[first:first + batch_size]
+            T = max(min(window, dataset.num_frames(v)) for v, _, _ in batch)
+            x = torch.zeros(len(batch), T, dataset.feature_dim)
+            y = torch.zeros(len(batch), T, C)
+            valid = torch.zeros(len(batch), T, dtype=torch.bool)
+            counted = torch.zeros(len(batch), T, dtype=torch.bool)
+            for b, (v, start, count_from) in enumerate(batch):
+                stop = min(start + window, dataset.num_frames(v))
+                n = stop - start
+                x[b, :n] = torch.from_numpy(np.ascontiguousarray(dataset.features(v, start, stop)))
+                y[b, :n] = torch.from_numpy(dataset.labels(v)[start:stop].astype(np.float32))
+                valid[b, :n] = True
+                counted[b, count_from - start:n] = True
+            mask = None if bool(valid.all()) else valid.to(device)
+            maps = _forward_maps(model, x.to(device), mask)
+            acc.add(maps, y, valid, counted)
     names = tuple(dataset.spec.class_names or (str(c) for c in range(C)))
     return acc.result(names, window)
 

@@ -24,7 +24,8 @@ from mladlib import data, synth
 from mladlib.cli import build_parser, main
 from mladlib.metrics import action_conditional, action_conditional_sweep
 from mladlib.models import build_model
-from mladlib.train import dataset_spec, load_checkpoint, make_config, train
+from mladlib.train import (dataset_spec, load_checkpoint, make_config, save_checkpoint,
+                           train)
 from mladlib.train.runlock import RunFolderLock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,6 +175,32 @@ def test_bad_input_table(world, case, args, status, phrase, capsys, tmp_path, mo
     assert "f-mAP" not in out  # the error came before the work
     assert digests(world["data"], world["run"], world["bad"], world["nan"]) == before
     assert not any(tmp_path.iterdir())  # and left nothing behind (no run folder, no temporary)
+
+
+def test_nan_scores_are_refused_by_predict_as_by_evaluate(world, capsys, tmp_path):
+    """Issue 28, item 11: a checkpoint whose scores are NaN (here its last bias) ends
+    predict with one line naming the checkpoint and the video, exit 2, and nothing
+    written; evaluate refuses it the same way."""
+    saved = load_checkpoint(world["run"] / "best.pt")
+    state = saved["model"]
+    bias = [key for key in state if key.endswith("bias")][-1]
+    state[bias] = torch.full_like(state[bias], float("nan"))
+    extra = {k: v for k, v in saved.items()
+             if k not in ("format", "version", "kind", "config", "model")}
+    checkpoint = save_checkpoint(tmp_path / "nan.pt", "best", saved["config"], state,
+                                 **extra)
+    out, scores = tmp_path / "s.npy", tmp_path / "s.h5"
+    code, stdout, err = run_cli(["predict", "--checkpoint", checkpoint, "--features",
+                                 world["bad"] / "v.npy", "--out", out], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert f"checkpoint {checkpoint} gives NaN or infinite scores on video 'v'" in err
+    assert stdout == ""
+    code, stdout, err = run_cli(["evaluate", "--checkpoint", checkpoint, "--out",
+                                 scores], capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"checkpoint {checkpoint}: the model gives NaN or infinite scores" in err
+    assert "f-mAP" not in stdout
+    assert sorted(tmp_path.iterdir()) == [checkpoint]  # no output, no temporary
 
 
 def test_unwritable_output_folder_is_refused_before_the_work(world, capsys, tmp_path):

@@ -473,7 +473,8 @@ def test_window_starts_cover_every_frame():
 
 def test_each_frame_is_scored_once_as_the_mean_of_its_windows():
     T, window, stride = 23, 8, 3
-    scores = train.sliding_window_scores(WindowPosition(), np.zeros((T, 3), np.float32), window, stride, batch_size=2)
+    scores = train.predict(WindowPosition(), np.zeros((T, 3), np.float32), window=window, stride=stride,
+                           batch_size=2)
     assert scores.shape == (T, 2) and scores.dtype == np.float32
     expected = np.zeros(T)
     for f in range(T):
@@ -486,23 +487,23 @@ def test_each_frame_is_scored_once_as_the_mean_of_its_windows():
 def test_sliding_windows_equal_one_full_pass_for_a_per_step_model(T, window, stride):
     model = LinearBaseline(num_classes=5, feature_dim=7)
     x = torch.randn(T, 7)
-    scores = train.sliding_window_scores(model, x, window, stride, batch_size=3)
+    scores = train.predict(model, x, window=window, stride=stride, batch_size=3)
     with torch.no_grad():
         full = torch.sigmoid(model(x[None]).logits[0]).numpy()
     assert scores.shape == (T, 5)
     np.testing.assert_allclose(scores, full, rtol=1e-5, atol=1e-6)
 
 
-def test_predict_dataset_batches_videos_without_letting_padding_leak(tmp_path):
+def test_predict_batches_videos_without_letting_padding_leak(tmp_path):
     root = make_root(tmp_path, {"a": 41, "b": 5, "c": 17, "d": 3, "e": 26})
     videos = VideoDataset.from_folder(root, "train", TINY)
     model = build_model("mlad", 4, 6, hidden_dim=8, num_layers=2, dropout=0.0, attention_dropout=0.0)
     model.train()
-    predictions = train.predict_dataset(model, videos, window=8, stride=3, batch_size=5)
+    predictions = train.predict(model, videos, window=8, stride=3, batch_size=5)
     assert model.training  # mode restored
     assert list(predictions) == videos.video_ids
     for i, v in enumerate(videos.video_ids):
-        alone = train.sliding_window_scores(model, videos[i][0], 8, 3, batch_size=1)
+        alone = train.predict(model, videos[i][0], window=8, stride=3, batch_size=1)
         assert predictions[v].shape == (videos.num_frames(i), 4)
         np.testing.assert_allclose(predictions[v], alone, rtol=1e-4, atol=1e-5)
     path = tmp_path / "out" / "pred.h5"
@@ -516,9 +517,9 @@ def test_predict_dataset_batches_videos_without_letting_padding_leak(tmp_path):
 def test_model_and_data_sizes_must_agree(tmp_path):
     videos = VideoDataset.from_folder(make_root(tmp_path, {"a": 9}), "train", TINY)
     with pytest.raises(ValueError, match="the model takes 8-d features but the data has 6-d"):
-        train.predict_dataset(LinearBaseline(4, 8), videos)
+        train.predict(LinearBaseline(4, 8), videos)
     with pytest.raises(ValueError, match="predicts 3 classes but the data has 4"):
-        train.predict_dataset(LinearBaseline(3, 6), videos)
+        train.predict(LinearBaseline(3, 6), videos)
     with pytest.raises(ValueError, match="cannot name"):
         data.save_predictions(tmp_path / "p.h5", {"a/b": np.zeros((2, 2))})
     assert not (tmp_path / "p.h5").exists()
@@ -527,8 +528,8 @@ def test_model_and_data_sizes_must_agree(tmp_path):
 def test_bf16_autocast_stays_close_to_fp32():
     model = build_model("mlad", 4, 6, hidden_dim=8, num_layers=1, dropout=0.0, attention_dropout=0.0)
     x = np.random.default_rng(0).standard_normal((30, 6)).astype(np.float32)
-    fp32 = train.sliding_window_scores(model, x, 8)
-    bf16 = train.sliding_window_scores(model, x, 8, autocast=torch.bfloat16)
+    fp32 = train.predict(model, x, window=8)
+    bf16 = train.predict(model, x, window=8, autocast=torch.bfloat16)
     assert bf16.dtype == np.float32
     np.testing.assert_allclose(bf16, fp32, atol=3e-2)
 
@@ -538,10 +539,10 @@ def test_cuda_predictions_and_pinned_batches_match_cpu(tmp_path):
     root = make_root(tmp_path, {"a": 70, "b": 9, "c": 33})
     videos = VideoDataset.from_folder(root, "train", TINY)
     model = build_model("mlad", 4, 6, hidden_dim=16, num_layers=2, dropout=0.0, attention_dropout=0.0)
-    cpu = train.predict_dataset(model, videos, window=16, batch_size=4)
+    cpu = train.predict(model, videos, window=16, batch_size=4)
     model.cuda()
-    cuda = train.predict_dataset(model, videos, window=16, batch_size=4)
-    bf16 = train.predict_dataset(model, videos, window=16, batch_size=4, autocast=torch.bfloat16)
+    cuda = train.predict(model, videos, window=16, batch_size=4)
+    bf16 = train.predict(model, videos, window=16, batch_size=4, autocast=torch.bfloat16)
     for v in cpu:
         np.testing.assert_allclose(cuda[v], cpu[v], atol=1e-4)
         np.testing.assert_allclose(bf16[v], cpu[v], atol=3e-2)
@@ -630,11 +631,3 @@ def test_real_charades(charades):
     assert inside.any() and labels[inside, 0].all()
     past_end = sum(int((r.actions[:, 2] > r.duration).sum()) for r in annotations.values())
     assert past_end == 19623 - 5  # 5 of the file's 19,623 segments past the end are also reversed
-
-
-def test_inference_moved_to_train_with_a_warning():
-    # running a model over videos lives in mladlib.train; the old names still resolve
-    with pytest.warns(DeprecationWarning, match="moved to mladlib.train.predict_dataset"):
-        assert data.predict_dataset is train.predict_dataset
-    with pytest.raises(AttributeError, match="no_such_name"):
-        data.no_such_name

@@ -29,7 +29,7 @@ from mladlib.train import (
     setup_distributed,
     train,
 )
-from mladlib.train.evaluate import shard_indices
+from mladlib.train.inference import shard_indices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,7 @@ def test_two_gloo_processes_train_as_one(tmp_path):
     assert metrics[0] == metrics[1]
     model, config = load_model(tmp_path / "run" / "best.pt")
     test = load_splits(config, ("test",)).test
-    single = json.loads(json.dumps(evaluate(model, test, window=16)))
+    single = json.loads(json.dumps(evaluate(model, test, window=16).to_dict()))
     assert single.keys() == metrics[0].keys()
     assert single["frame_map"] == pytest.approx(metrics[0]["frame_map"], abs=1e-6)
     assert single["standard"] == pytest.approx(metrics[0]["standard"], abs=1e-6)
@@ -131,7 +131,7 @@ def test_two_gloo_processes_share_the_running_feature_scale(tmp_path):
     model, config = load_model(tmp_path / "run" / "best.pt")
     assert config.positional_scale == "auto" and config.dropout == 0.1
     single = evaluate(model, load_splits(config, ("test",)).test, window=16)
-    assert single["frame_map"] == pytest.approx(metrics[0]["frame_map"], abs=1e-6)
+    assert single.frame_map == pytest.approx(metrics[0]["frame_map"], abs=1e-6)
 
 
 @pytest.mark.slow

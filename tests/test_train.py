@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from mladlib.train import (
     PRESETS,
     GracefulStop,
     NonFiniteLossError,
+    Evaluation,
     TrainConfig,
     evaluate,
     format_results,
@@ -28,7 +30,7 @@ from mladlib.train import (
     make_config,
     masked_bce,
     mlad_loss,
-    predict_dataset,
+    predict,
     train,
 )
 from mladlib.train import epoch as epoch_module
@@ -131,7 +133,7 @@ def test_overfits_the_tiny_training_split():
     assert losses[-1] < 0.15 * losses[0]
     train_split = load_splits(config, ("train",)).train
     fitted = evaluate(result.model, train_split, window=32, standard=False)
-    assert fitted["frame_map"] > 0.95
+    assert fitted.frame_map > 0.95
 
 
 def test_same_config_same_numbers():
@@ -178,7 +180,7 @@ def test_run_folder_holds_everything(tmp_path):
     test = load_splits(config, ("test",)).test
     stored = load_predictions(run / "test_predictions.h5")
     assert list(stored) == test.video_ids
-    assert all(np.allclose(stored[v], s) for v, s in predict_dataset(model, test, window=16).items())
+    assert all(np.allclose(stored[v], s) for v, s in predict(model, test, window=16).items())
     with pytest.raises(ValueError, match="already holds a run"):
         train(tiny(run_dir=str(run)))
 
@@ -355,36 +357,50 @@ def test_evaluate_reports_every_metric_of_the_predictions(finished_run):
     model, config = load_model(finished_run / "best.pt")
     test = load_splits(config, ("test",)).test
     result = evaluate(model, test, window=16, stride=4, taus=(0, 5, 20), threshold=0.4)
-    scores = predict_dataset(model, test, window=16, stride=4)
+    scores = predict(model, test, window=16, stride=4)
+    assert list(result.predictions) == test.video_ids
+    for v in test.video_ids:
+        np.testing.assert_array_equal(result.predictions[v], scores[v])
     s, y = list(scores.values()), [test.labels(i) for i in range(len(test))]
-    assert result["videos"] == len(test) and result["frames"] == int(test.frame_counts.sum())
-    assert result["frame_map"] == pytest.approx(metrics.frame_map(s, y), abs=1e-12)
-    assert result["standard"] == pytest.approx(metrics.standard_metrics(s, y, 0.4).as_dict(), abs=1e-12)
+    assert result.videos == len(test) and result.frames == int(test.frame_counts.sum())
+    assert result.frame_map == pytest.approx(metrics.frame_map(s, y), abs=1e-12)
+    table2 = metrics.standard_metrics(s, y, 0.4).as_dict()
+    assert result.standard == pytest.approx(table2, abs=1e-12)
     for tau, r in metrics.action_conditional_sweep(s, y, (0, 5, 20), 0.4).items():
-        assert result["action_conditional"][tau] == pytest.approx({**r.as_dict(), "pairs": r.n_pairs}, abs=1e-12)
+        row = {**r.as_dict(), "pairs": r.n_pairs}
+        assert result.action_conditional[tau] == pytest.approx(row, abs=1e-12)
     per_class = metrics.frame_map(s, y, return_per_class=True)[1]
-    assert np.allclose(result["per_class_ap"], per_class, equal_nan=True)
-    json.dumps(result)  # plain Python values
+    assert np.allclose(result.per_class_ap, per_class, equal_nan=True)
+    record = json.loads(json.dumps(result.to_dict()))  # plain Python values
+    assert "predictions" not in record and record["frame_map"] == result.frame_map
+    back = Evaluation.from_dict(record)
+    assert json.dumps(back.to_dict()) == json.dumps(result.to_dict())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.frame_map = 1.0
     table = format_results(result, "title")
+    assert table == format_results(record, "title")
     assert table.splitlines()[0] == "title"
-    assert f"{100 * result['frame_map']:.2f}" in table
-    assert "tau = 5" in table and f"{100 * result['action_conditional'][20]['mAP_AC']:.2f}" in table
+    assert f"{100 * result.frame_map:.2f}" in table
+    ac20 = result.action_conditional[20]["mAP_AC"]
+    assert "tau = 5" in table and f"{100 * ac20:.2f}" in table
+    with pytest.raises(TypeError):
+        evaluate(model, test, 16)  # options by keyword only
 
 
 def test_evaluate_adds_the_charades_25_frame_map_on_charades(finished_run):
-    import dataclasses
-
     model, config = load_model(finished_run / "best.pt")
     test = load_splits(config, ("test",)).test
     plain = evaluate(model, test, window=16, standard=False)
-    assert "frame_map_charades25" not in plain and "25/video" not in format_results(plain)
+    assert plain.frame_map_charades25 is None
+    assert "25/video" not in format_results(plain)
+    assert "frame_map_charades25" not in plain.to_dict()
     test.spec = dataclasses.replace(test.spec, name="charades")
     result = evaluate(model, test, window=16, standard=False)
-    scores = predict_dataset(model, test, window=16)
+    scores = predict(model, test, window=16)
     expected = metrics.frame_map(list(scores.values()), [test.labels(i) for i in range(len(test))],
                                  sample="charades25", video_ids=test.video_ids)
-    assert result["frame_map_charades25"] == pytest.approx(expected, abs=1e-12)
-    assert result["frame_map"] == plain["frame_map"]
+    assert result.frame_map_charades25 == pytest.approx(expected, abs=1e-12)
+    assert result.frame_map == plain.frame_map
     table = format_results(result)
     assert "f-mAP (25/video)" in table and f"{100 * expected:.2f}" in table
 

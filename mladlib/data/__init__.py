@@ -7,7 +7,7 @@ Typical use::
     spec = data.MULTITHUMOS.with_class_names(data.read_class_names("classes.txt", data.MULTITHUMOS))
     annotations = data.read_annotations("multithumos.json", spec)
     test = data.VideoDataset(spec, annotations, ["rgb_test.h5", "flow_test.h5"], data.read_split("test_list.txt"))
-    scores = train.predict_dataset(model, test)         # mladlib.train: runs the model
+    scores = train.predict(model, test)                 # mladlib.train: runs the model
     labels = test.label_dict()                          # video_id -> (T_k, C)
 """
 
@@ -38,18 +38,3 @@ __all__ = [
     "window_starts", "save_predictions", "load_predictions",
     "fetch_annotations", "ANNOTATIONS_ENV", "ChecksumError",
 ]
-
-#: Model execution moved to :mod:`mladlib.train.inference` (data reads data; running a
-#: model over videos belongs with the trainer). The old names still resolve, with a warning.
-_MOVED_TO_TRAIN = ("sliding_window_scores", "predict_dataset", "check_model_fits")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_TRAIN:
-        import warnings
-
-        from ..train import inference
-
-        warnings.warn(f"mladlib.data.{name} moved to mladlib.train.{name}", DeprecationWarning, stacklevel=2)
-        return getattr(inference, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

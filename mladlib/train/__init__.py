@@ -12,8 +12,10 @@ Typical use from a notebook::
     result = train.train(config, log=print)
 
     model, config = train.load_model("runs/mt/best.pt")
-    metrics = train.evaluate(model, dataset, window=128)
-    scores = train.predict_dataset(model, dataset)   # video_id -> (T_k, C) probabilities
+    result = train.evaluate(model, dataset, window=128)  # an Evaluation
+    result.frame_map, result.action_conditional[0]["mAP_AC"]
+    scores = train.predict(model, dataset)               # video_id -> (T_k, C)
+    one = train.predict(model, features, window=128)     # (T, D) -> (T, C)
 
 The command line (``python -m mladlib train``) and ``torchrun`` call the same code.
 """
@@ -24,8 +26,8 @@ from .config import DATASETS, PRESETS, RESUMABLE, TrainConfig, make_config
 from .datasets import DataSplits, dataset_spec, load_splits
 from .distributed import DistributedContext, setup_distributed
 from .epoch import NonFiniteLossError
-from .evaluate import evaluate, format_results, metrics_from_predictions, predict
-from .inference import check_model_fits, predict_dataset, sliding_window_scores
+from .evaluate import Evaluation, evaluate, format_results, metrics_from_predictions
+from .inference import NonFiniteScoresError, check_model_fits, predict
 from .loss import LossParts, masked_bce, mlad_loss
 from .run_log import progress_enabled
 from .run_result import RunResult
@@ -37,8 +39,8 @@ __all__ = [
     "TrainConfig", "PRESETS", "DATASETS", "RESUMABLE", "make_config",
     "DataSplits", "load_splits", "dataset_spec",
     "Trainer", "train", "RunResult", "NonFiniteLossError", "progress_enabled",
-    "evaluate", "predict", "metrics_from_predictions", "format_results",
-    "predict_dataset", "sliding_window_scores", "check_model_fits",
+    "predict", "check_model_fits", "NonFiniteScoresError",
+    "evaluate", "Evaluation", "metrics_from_predictions", "format_results",
     "save_checkpoint", "load_checkpoint", "load_model",
     "mlad_loss", "masked_bce", "LossParts",
     "DistributedContext", "setup_distributed", "GracefulStop", "EXIT_CODES",

@@ -19,6 +19,7 @@ import torch
 from ..data import WindowBatch
 from .config import TrainConfig
 from .distributed import DistributedContext
+from .inference import autocast_context
 from .loss import LossParts, mlad_loss
 from .run_log import epoch_progress_bar
 from .run_parts import RunParts
@@ -31,14 +32,6 @@ STOP_AFTER_STEPS = "stop_after_steps"
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the last good checkpoint is left as
     it was."""
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The dtype the forward pass autocasts to for the setting ``amp`` on ``device``
-    (None: no autocast, fp32)."""
-    if amp == "bf16" or (amp == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def accumulation_group(
@@ -63,10 +56,8 @@ def backward_batch(
     mask = None if bool(batch.mask.all()) else batch.mask
     no_sync = (parts.ddp.no_sync() if parts.ddp is not None and not steps_now
                else contextlib.nullcontext())
-    amp = (torch.autocast(batch.features.device.type, dtype=autocast)
-           if autocast is not None else contextlib.nullcontext())
     with no_sync:
-        with amp:
+        with autocast_context(batch.features.device, autocast):
             out = parts.forward(batch.features, mask)
         loss = mlad_loss(
             out.logits, out.initial_logits, batch.labels, mask,

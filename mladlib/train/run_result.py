@@ -18,8 +18,9 @@ class RunResult:
 
     ``model``: the best validation epoch's weights (the last epoch's without a
     validation split), in eval mode. ``history``: one dict per epoch.
-    ``test_metrics``: see :func:`mladlib.train.evaluate` (None when the run stopped
-    early). ``stopped``: None when the run completed, else ``"SIGINT"``, ``"SIGTERM"``
+    ``test_metrics``: the test split's :class:`~mladlib.train.Evaluation` as the record
+    ``results.json`` stores it (:meth:`~mladlib.train.Evaluation.to_dict`; None when
+    the run stopped early). ``stopped``: None when the run completed, else ``"SIGINT"``, ``"SIGTERM"``
     or ``"stop_after_steps"``. ``ended_by``: for a completed run, ``"plateau"`` when
     ``config.patience`` validations in a row brought no new best, else ``"cap"`` (all
     ``config.epochs`` trained).

@@ -21,8 +21,9 @@ from ..utils import capture_global_state, restore_global_state, seed_everything
 from .checkpoint import build_from_config, load_checkpoint
 from .config import TrainConfig, make_config, resolve_run_dir
 from .distributed import setup_distributed
-from .epoch import autocast_dtype, stop_reason, synced_flags, train_epoch
-from .evaluate import evaluate
+from .epoch import stop_reason, synced_flags, train_epoch
+from .evaluate import Evaluation, evaluate
+from .inference import autocast_dtype
 # RUN_FILES, run_paths, train_positive_rate: still importable from here, where they
 # were defined before their modules existed (the book imports train_positive_rate)
 from .run_folder import RUN_FILES, RunFolder, run_paths  # noqa: F401
@@ -163,11 +164,12 @@ class Trainer:
                            self.device, self.autocast, stop, self.show_progress,
                            kept=self.checkpoints.kept())
 
-    def _evaluate(self, model: nn.Module, split: str, standard: bool, return_predictions: bool = False):
+    def _evaluate(self, model: nn.Module, split: str, standard: bool) -> Evaluation:
         c = self.config
         return evaluate(
-            model, self.splits[split], self.window, c.eval_stride, c.taus, c.threshold, self.device, self.autocast,
-            c.eval_batch_size, standard=standard, context=self.context, return_predictions=return_predictions,
+            model, self.splits[split], window=self.window, stride=c.eval_stride,
+            taus=c.taus, threshold=c.threshold, standard=standard, device=self.device,
+            autocast=self.autocast, batch_size=c.eval_batch_size, context=self.context,
         )
 
     def _end_epoch(self) -> None:
@@ -181,12 +183,12 @@ class Trainer:
             # training (a resumed run finds the epoch's batches done and validates)
             self.checkpoints.save_last(self.parts, state, state.elapsed())
             metrics = self._evaluate(self.model, "val", standard=False)
-            value = metrics["frame_map"]
+            value = metrics.frame_map
             entry["val_frame_map"] = value
-            entry["val_action_conditional"] = metrics["action_conditional"]
+            entry["val_action_conditional"] = metrics.action_conditional
             improved = state.record_validation(epoch, value, self.model)
             if improved:
-                self.checkpoints.save_best(self.parts, state, metrics)
+                self.checkpoints.save_best(self.parts, state, metrics.to_dict())
         entry["elapsed_s"] = state.elapsed()
         state.close_epoch(entry)
         self.checkpoints.save_last(self.parts, state, state.elapsed())
@@ -216,7 +218,8 @@ class Trainer:
                                  device=self.device)
         best.load_state_dict(state.best_state)
         best = best.to(self.device).eval()
-        metrics, predictions = self._evaluate(best, "test", standard=True, return_predictions=True)
+        evaluation = self._evaluate(best, "test", standard=True)
+        metrics, predictions = evaluation.to_dict(), evaluation.predictions
         if self.context.is_main and self.folder is not None:
             self.folder.save_predictions(predictions)
             self.folder.write_json("results", {
