@@ -9,8 +9,9 @@ MultiTHUMOS step costs (C = 65, T = 128, F = 2048, H = 128, L = 5, batch 32).
 
 Three measurements, each one table row:
 
-* ``train epoch``: the trainer's inner loop (:func:`mladlib.data.window_loader` over the
-  training split, one window of T = 128 per about 128 steps of video, so about 1,000
+* ``train epoch``: the trainer's inner loop (:func:`mladlib.data.window_loader`: the
+  trainer's pipeline, a ``WindowSampler``'s batches of ``WindowDataset`` through a
+  ``DataLoader``, as :mod:`mladlib.train.run_parts` builds it, over the training split, one window of T = 128 per about 128 steps of video, so about 1,000
   windows per epoch; forward, the paper's loss on the initial and final logits, backward,
   Adam at 1e-4; on CPU in chunks of ``--micro-batch`` 8 windows with the gradients
   accumulated, as batch 32 would need about 30 GB of activations in fp32), with the time
