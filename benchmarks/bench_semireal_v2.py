@@ -58,6 +58,8 @@ from bench_semireal import _NoStandardTrainer, _pairs, cb_attention_rows  # noqa
 
 from mladlib import semireal, smoothing  # noqa: E402
 from mladlib.data import load_predictions  # noqa: E402
+# the record's key formats, defined where the record is read
+from mladlib.semireal_analysis import data_key, run_key  # noqa: E402
 from mladlib.train import make_config  # noqa: E402
 from mladlib.train.evaluate import metrics_from_predictions  # noqa: E402
 from mladlib.utils import atomic_path, cpu_name  # noqa: E402
@@ -139,16 +141,6 @@ SMOKE_BUDGET = dict(
     cap_steps=6,
     eval_stride=32,
 )
-
-
-def run_key(
-    obs_model: str, condition: str, visibility: float, model: str, seed: int
-) -> str:
-    return f"{obs_model}/{condition}/v{visibility:g}/{model}/seed{seed}"
-
-
-def data_key(obs_model: str, condition: str, visibility: float, seed: int) -> str:
-    return f"{obs_model}/{condition}/v{visibility:g}/seed{seed}"
 
 
 def planned_runs(dataset: str, seeds: list[int] | None = None) -> list[dict[str, Any]]:
