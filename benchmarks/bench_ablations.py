@@ -42,7 +42,9 @@ merges into it as above.
 ``--runs`` trains only the named runs (on the file's seeds) and merges them into the existing
 ``--out`` file, which must have been produced for the same preset, epochs and datasets; the
 file's ``updates`` list records each such merge (command, date, machine, runs), since the
-merged runs may come from another machine than the rest.
+merged runs may come from another machine than the rest. Where ``--out`` does not exist
+yet, ``--runs`` writes a new file holding only those runs (a sweep recorded in parts,
+e.g. the tables' runs before the exercises'); the tables are printed once they are all in.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from mladlib.train import RunResult, cached_train, config_key, evaluate, load_sp
 from mladlib.utils import atomic_path, cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_synth import CONVERGE  # noqa: E402  (one stopping rule for both scripts)
+from bench_synth import CONVERGE, library_state  # noqa: E402  (one stopping rule)
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "ablations.json"
 CONVERGED_OUT = Path(__file__).parent / "results" / "ablations_converged.json"
@@ -308,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_EPOCHS} epochs per run, seed 0 only: checks the script, not the results")
     parser.add_argument("--runs", nargs="+", default=None, metavar="NAME",
-                        help="train only these runs and merge them into the existing --out file")
+                        help="train only these runs: merged into --out where it exists, "
+                        "else written to a new --out that names the runs it lacks")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"default: {DEFAULT_OUT} ({QUICK_OUT} with --quick, "
                         f"{CONVERGED_OUT} with --converge)")
@@ -330,10 +333,11 @@ def main(argv: list[str] | None = None) -> int:
 
     base = make_config("synthetic")
     lengths = eval_lengths(base.window)
-    if args.runs is not None:
+    if args.runs is not None and out.exists():
         return merge_runs(args, out, lengths)
     started = time.perf_counter()
-    records = run(seeds, quick=args.quick, converge=CONVERGE if args.converge else None)
+    records = run(seeds, quick=args.quick, only=args.runs,
+                  converge=CONVERGE if args.converge else None)
     layout = tables(base.num_layers)
     machine = machine_line(base)
     command = "python benchmarks/bench_ablations.py --seeds " + " ".join(map(str, seeds))
@@ -341,12 +345,18 @@ def main(argv: list[str] | None = None) -> int:
         command += " --quick"
     if args.converge:
         command += " --converge"
+    if args.runs is not None:
+        command += " --runs " + " ".join(args.runs)
     if args.out is not None:
         command += f" --out {args.out}"
     print()
     print(f"Embedded dataset, synthetic preset{' (QUICK: 2 epochs)' if args.quick else ''}, seeds {seeds} "
           f"(mean +- std over seeds, x100); {machine}; {date.today()}")
-    print(format_tables(records, layout, lengths, seeds))
+    missing = sorted({name for rows in layout.values() for _, name in rows} - set(records))
+    if missing:  # a sweep written in parts (--runs): the tables wait for the rest
+        print(f"note: {out} lacks the table runs {missing}; add them with --runs")
+    else:
+        print(format_tables(records, layout, lengths, seeds))
     preset = base.to_dict()
     content = {
         "command": command, "date": str(date.today()), "machine": machine, "seeds": seeds, "quick": args.quick,
@@ -366,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopping: {plateau} runs by the rule, {cap} at the cap")
         content.update(stopping_rule=CONVERGE,
                        protocol="benchmarks/CONVERGENCE_PROTOCOL.md",
-                       epochs=CONVERGE["epochs"] if not args.quick else QUICK_EPOCHS)
+                       epochs=CONVERGE["epochs"] if not args.quick else QUICK_EPOCHS,
+                       library=library_state())
     with atomic_path(out, suffix=".json") as tmp:
         tmp.write_text(json.dumps(content, indent=1))
     print(f"wrote {out}")

@@ -162,7 +162,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _library_state() -> dict:
+def library_state() -> dict:
     """``git rev-parse HEAD`` and whether the tree is clean (the records aside)."""
     import subprocess
 
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         content.update(
             stopping_rule=overrides,
             protocol="benchmarks/CONVERGENCE_PROTOCOL.md",
-            library=_library_state(),
+            library=library_state(),
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out, suffix=".json") as tmp:

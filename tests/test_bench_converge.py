@@ -71,3 +71,15 @@ def test_ablation_runs_record_their_stopping_under_converge():
     stopping = records["mlad-L1"]["stopping"][0]
     assert stopping["ended_by"] in ("plateau", "cap") and len(stopping["val_curve"]) >= 1
     assert records["mlad-L1"]["best_epoch"][0] == stopping["best_epoch"]
+
+
+def test_runs_start_a_new_file_and_later_runs_merge_into_it(tmp_path):
+    out = tmp_path / "parts.json"
+    assert bench_ablations.main(["--quick", "--runs", "mlad-L1", "--out", str(out)]) == 0
+    first = json.loads(out.read_text())
+    assert set(first["runs"]) == {"mlad-L1"} and "--runs mlad-L1" in first["command"]
+    assert bench_ablations.main(["--quick", "--runs", "mlad-L2", "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert set(merged["runs"]) == {"mlad-L1", "mlad-L2"}
+    assert merged["runs"]["mlad-L1"] == first["runs"]["mlad-L1"]
+    assert [u["runs"] for u in merged["updates"]] == [["mlad-L2"]]
