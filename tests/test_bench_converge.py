@@ -83,3 +83,13 @@ def test_runs_start_a_new_file_and_later_runs_merge_into_it(tmp_path):
     assert set(merged["runs"]) == {"mlad-L1", "mlad-L2"}
     assert merged["runs"]["mlad-L1"] == first["runs"]["mlad-L1"]
     assert [u["runs"] for u in merged["updates"]] == [["mlad-L2"]]
+
+
+def test_calibration_checks_read_a_converged_record():
+    # a converged record also holds each run's stopping entry (a dict per seed)
+    record = {m: {"frame_map": [10.0 * k], "ac0": [10.0 * k], "ac20": [10.0 * k],
+                  "seconds": [0.0], "train_seconds": [1.0],
+                  "stopping": [{"ended_by": "plateau"}]}
+              for k, m in enumerate(bench_synth.MODELS)}
+    verdicts = dict(bench_synth.checks(record))
+    assert verdicts["CF - linear >= 3 (f-mAP)"] and verdicts["MLAD - TB-only >= 3 (f-mAP)"]
