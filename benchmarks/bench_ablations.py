@@ -68,7 +68,8 @@ from mladlib.train import RunResult, cached_train, config_key, evaluate, load_sp
 from mladlib.utils import atomic_path, cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_synth import CONVERGE, library_state  # noqa: E402  (one stopping rule)
+from bench_synth import CONVERGE  # noqa: E402  (one stopping rule for both scripts)
+from records import library_state  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "ablations.json"
 CONVERGED_OUT = Path(__file__).parent / "results" / "ablations_converged.json"

@@ -41,7 +41,6 @@ import json
 import platform
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_semireal import _NoStandardTrainer, _pairs, cb_attention_rows  # noqa: E402
+from records import library_state  # noqa: E402
 
 from mladlib import semireal, smoothing  # noqa: E402
 from mladlib.data import load_predictions  # noqa: E402
@@ -234,29 +234,6 @@ def train_config(
         **settings,
         **stopping_overrides(budget),
     )
-
-
-def library_state() -> dict[str, Any]:
-    """The commit the process runs (``git rev-parse HEAD``) and whether the tree is
-    clean, the record folder aside (records land there while the runs go on)."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout
-
-    try:
-        commit = git("rev-parse", "HEAD").strip()
-        changes = git(
-            "status", "--porcelain", "--", ".", ":(exclude)benchmarks/results"
-        )
-    except (OSError, subprocess.CalledProcessError) as error:
-        return {"commit": None, "clean": None, "git_error": str(error)}
-    return {
-        "commit": commit,
-        "clean": not changes.strip(),
-        "changes": changes.splitlines()[:20],
-    }
 
 
 def rounded(values, digits: int = 4):

@@ -40,6 +40,9 @@ from mladlib.train import cached_train, make_config
 from mladlib.train.cache import cached_run_dir
 from mladlib.utils import atomic_path, cpu_name
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import library_state  # noqa: E402  (also bench_ablations')
+
 MODELS = ("linear", "cf", "cb", "tb", "mlad")
 LABELS = {
     "linear": "Linear (I3D)",
@@ -164,31 +167,6 @@ def table(results: dict) -> str:
             + f" {np.mean(r['seconds']):8.0f}"
         )
     return "\n".join(lines)
-
-
-def library_state() -> dict:
-    """``git rev-parse HEAD`` and whether the tree is clean (the records aside)."""
-    import subprocess
-
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "status", "--porcelain", "--", ".", ":(exclude)benchmarks/results"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "clean": None}
-    return {"commit": commit, "clean": not changes.strip()}
 
 
 def main(argv: list[str] | None = None) -> int:

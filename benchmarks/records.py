@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,32 @@ import torch
 import mladlib
 from mladlib.utils import atomic_path
 from mladlib.viz.scaling import check_record
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def library_state() -> dict[str, Any]:
+    """The commit the process runs (``git rev-parse HEAD``) and whether the tree is
+    clean, the record folder aside (records land there while the runs go on)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        changes = git(
+            "status", "--porcelain", "--", ".", ":(exclude)benchmarks/results"
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        return {"commit": None, "clean": None, "git_error": str(error)}
+    return {
+        "commit": commit,
+        "clean": not changes.strip(),
+        "changes": changes.splitlines()[:20],
+    }
 
 
 def software(**more: Any) -> dict[str, Any]:
