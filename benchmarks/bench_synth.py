@@ -164,7 +164,7 @@ def table(results: dict) -> str:
         lines.append(
             f"{LABELS.get(name, name):<14s} "
             + " ".join(f"{c:>14s}" for c in cells)
-            + f" {np.mean(r['seconds']):8.0f}"
+            + f" {np.mean(r.get('train_seconds', r['seconds'])):8.0f}"
         )
     return "\n".join(lines)
 
