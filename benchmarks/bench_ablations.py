@@ -291,8 +291,11 @@ def merge_runs(args: argparse.Namespace, out: Path, lengths: list[int]) -> int:
     content["tables"] = {key: [[label, name] for label, name in rows]
                          for key, rows in layout.items()}
     command = "python benchmarks/bench_ablations.py --runs " + " ".join(args.runs)
+    command += " --converge" if args.converge else ""
+    command += f" --out {args.out}" if args.out is not None else ""
     content.setdefault("updates", []).append({
-        "command": command, "date": str(date.today()), "machine": machine_line(base),
+        "command": command, "date": str(date.today()),
+        "machine": machine_line(base.replace(**converge) if converge else base),
         "runs": list(records), "seconds": time.perf_counter() - started})
     missing = sorted({name for rows in layout.values() for _, name in rows} - set(content["runs"]))
     if missing:
@@ -340,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     records = run(seeds, quick=args.quick, only=args.runs,
                   converge=CONVERGE if args.converge else None)
     layout = tables(base.num_layers)
-    machine = machine_line(base)
+    machine = machine_line(base.replace(**CONVERGE) if args.converge else base)
     command = "python benchmarks/bench_ablations.py --seeds " + " ".join(map(str, seeds))
     if args.quick:
         command += " --quick"
