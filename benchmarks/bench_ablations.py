@@ -296,7 +296,8 @@ def merge_runs(args: argparse.Namespace, out: Path, lengths: list[int]) -> int:
     content.setdefault("updates", []).append({
         "command": command, "date": str(date.today()),
         "machine": machine_line(base.replace(**converge) if converge else base),
-        "runs": list(records), "seconds": time.perf_counter() - started})
+        "runs": list(records), "seconds": time.perf_counter() - started,
+        "library": library_state()})
     missing = sorted({name for rows in layout.values() for _, name in rows} - set(content["runs"]))
     if missing:
         print(f"note: {out} still lacks runs {missing}; add them with --runs")
