@@ -64,6 +64,7 @@ import numpy as np
 import torch
 
 from mladlib import synth
+from mladlib.convergence import all_stops, stopping_summary
 from mladlib.train import RunResult, cached_train, config_key, evaluate, load_splits, make_config
 from mladlib.utils import atomic_path, cpu_name
 
@@ -376,9 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": time.perf_counter() - started,
     }
     if args.converge:
-        ends = [s["ended_by"] for r in records.values() for s in r["stopping"]]
-        plateau, cap = ends.count("plateau"), ends.count("cap")
-        print(f"stopping: {plateau} runs by the rule, {cap} at the cap")
+        ends = stopping_summary(all_stops(records))
+        print(f"stopping: {ends.plateau} runs by the rule, {ends.cap} at the cap")
         content.update(stopping_rule=CONVERGE,
                        protocol="benchmarks/CONVERGENCE_PROTOCOL.md",
                        epochs=CONVERGE["epochs"] if not args.quick else QUICK_EPOCHS,

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mladlib.convergence import all_stops, stopping_summary
 from mladlib.train import cached_train, make_config
 from mladlib.train.cache import cached_run_dir
 from mladlib.utils import atomic_path, cpu_name
@@ -222,9 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     for text, ok in verdicts:
         print(f"  [{'ok' if ok else 'FAILED'}] {text}")
     if args.converge:
-        ends = [s["ended_by"] for r in results.values() for s in r["stopping"]]
-        plateau, cap = ends.count("plateau"), ends.count("cap")
-        print(f"stopping: {plateau} runs by the rule, {cap} at the cap")
+        ends = stopping_summary(all_stops(results))
+        print(f"stopping: {ends.plateau} runs by the rule, {ends.cap} at the cap")
     command = "python benchmarks/bench_synth.py --seeds " + " ".join(
         map(str, args.seeds)
     )
