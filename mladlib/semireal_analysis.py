@@ -84,10 +84,10 @@ class Interval:
     def contains(self, x: float = 0.0) -> bool:
         return self.ready and self.bounds[0] <= x <= self.bounds[1]
 
-    def format(self, signed: bool = True) -> str:
+    def format(self, signed: bool = True, digits: int = 1) -> str:
         """``+4.1 [+2.0, +6.2] (n=3)``, or ``+4.1 (n=1), interval not yet``; without
-        signs for levels (``signed=False``)."""
-        f = "+.1f" if signed else ".1f"
+        signs for levels (``signed=False``); ``digits`` after the point."""
+        f = f"+.{digits}f" if signed else f".{digits}f"
         if not self.n:
             return "not yet (no seed)"
         if not self.ready:

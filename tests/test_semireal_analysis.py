@@ -53,6 +53,7 @@ def test_interval_against_a_hand_computation():
     assert x.above(-1.5) and not x.above(0) and x.contains(0) and not x.below(0)
     assert x.format() == "+2.3 [-1.5, +6.1] (n=3)"
     assert x.format(signed=False) == "2.3 [-1.5, 6.1] (n=3)"
+    assert x.format(digits=2) == "+2.33 [-1.46, +6.13] (n=3)"
 
 
 def test_interval_needs_two_seeds():
@@ -60,6 +61,7 @@ def test_interval_needs_two_seeds():
     assert not one.ready and one.bounds is None and math.isnan(one.sd)
     assert not one.above(-100) and not one.below(100) and not one.contains(2.5)
     assert one.format() == "+2.5 (n=1), interval not yet"
+    assert one.format(signed=False, digits=2) == "2.50 (n=1), interval not yet"
     assert sa.Interval({}).format() == "not yet (no seed)"
 
 
