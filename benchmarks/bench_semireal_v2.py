@@ -16,7 +16,10 @@ control, every model), ``lookalike`` (m2, v = 1, the same), ``sweep`` (m1, the o
 visibilities, CF, TB and MLAD, real and control), ``charades`` (``--dataset charades``).
 
 The JSON record is rewritten atomically after every finished run; a rerun skips the runs
-in it, so an interrupted process continues where it stopped. Each run records the
+in it, so an interrupted process continues where it stopped. A run in progress trains in
+``<out stem>.runs/<run key>/``, whose ``last.pt`` is written at every check (and on
+SIGINT/SIGTERM): a run cut short, even by a kill, continues from there when the same
+command is given again, bit for bit on CPU (its ``resumed_at_step`` says so). Each run records the
 library commit (``git rev-parse HEAD`` when the process started) and whether the tree
 was clean (the record folder ``benchmarks/results`` aside). Processes split by
 ``--stages``/``--seeds`` write separate files; ``--merge`` joins them. Usage::
@@ -301,29 +304,33 @@ def one_run(
     spec: dict[str, Any],
     budget: dict[str, Any],
     device: str,
-    work: Path,
+    runs_dir: Path,
 ) -> dict[str, dict[str, Any]]:
     """Train one model on ``root``; return ``{key: record}`` (two records for CF: its
-    own and ``cf-smooth``)."""
+    own and ``cf-smooth``). The run trains in its own folder under ``runs_dir``; where
+    an interrupted process left the run's ``last.pt`` there, it continues from that
+    step (bit for bit on CPU), and ``seconds`` counts every process's wall time."""
     main_level = spec["visibility"] == PROTOCOL["main_visibility"] and (
         dataset in PROTOCOL["detail_datasets"]
     )
+    run_dir = runs_dir / spec["key"].replace("/", "-")
     config = train_config(
-        dataset,
-        root,
-        spec["model"],
-        spec["seed"],
-        budget,
-        device,
-        work / f"{spec['model']}-{spec['seed']}",
+        dataset, root, spec["model"], spec["seed"], budget, device, run_dir
     )
+    last = run_dir / "last.pt"
+    if not last.exists():  # stopped before its first check, or never started
+        shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
-    trainer = _NoStandardTrainer(config)
+    trainer = _NoStandardTrainer(config, resume=last if last.exists() else None)
+    resumed_at = trainer.state.step if last.exists() else None
+    if resumed_at is not None:
+        print(f"{spec['key']}: resuming at step {resumed_at} ({last})", flush=True)
     result = trainer.fit()
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start + trainer.state.elapsed_before
     if result.stopped is not None:  # a signal: nothing of this run goes in the record
-        raise RunInterrupted(f"{spec['key']} stopped by {result.stopped}; the record keeps "
-                             "every finished run: give the same command to go on")
+        raise RunInterrupted(f"{spec['key']} stopped by {result.stopped}; the record "
+                             "keeps every finished run, and this run continues where "
+                             "it stopped: give the same command to go on")
     curve = [
         {
             "step": e["step"],
@@ -347,6 +354,8 @@ def one_run(
         "videos": result.test_metrics["videos"],
         "frames": result.test_metrics["frames"],
     }
+    if resumed_at is not None:
+        record["resumed_at_step"] = resumed_at
     alphas = [
         float(torch.sigmoid(layer.alpha_logit.detach()))
         for layer in getattr(result.model, "layers", [])
@@ -678,46 +687,34 @@ def main(argv: list[str] | None = None) -> int:
         print(status(json.loads(args.status.read_text())))
         return 0
     budget = dict(SMOKE_BUDGET if args.smoke else PROTOCOL["budgets"][args.budget])
-    work = Path(tempfile.mkdtemp(prefix="mladlib_semireal2_"))
+    if args.smoke:
+        out = args.out or Path(tempfile.gettempdir()) / "mladlib_semireal_v2_smoke.json"
+        runs = [r for r in planned_runs("multithumos", [0]) if r["visibility"] == 1.0
+                and (r["stage"] == "main" or r["model"] == "mlad")]
+        max_videos = None
+    else:
+        if args.annotations is None or args.out is None:
+            parser.error("--annotations and --out are required "
+                         "(or --smoke, --merge, --status)")
+        out = args.out
+        runs = planned_runs(args.dataset)
+        charades = args.dataset == "charades"
+        max_videos = PROTOCOL["charades_max_videos"] if charades else None
+    for name, field in (("stages", "stage"), ("seeds", "seed"), ("models", "model"),
+                        ("conditions", "condition"), ("visibilities", "visibility")):
+        if getattr(args, name):
+            runs = [r for r in runs if r[field] in getattr(args, name)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # runs in progress, kept across processes so that an interrupted run continues; the
+    # smoke test's made-up labels and data live there too (a resumed run needs its data
+    # folder where it was)
+    runs_dir = out.with_name(out.stem + ".runs")
+    smoke_dir = runs_dir / "smoke"
+    if args.annotations:
+        annotations = Path(args.annotations)
+    else:
+        annotations = smoke_source(smoke_dir / "labels")
     try:
-        if args.smoke:
-            annotations = (
-                Path(args.annotations)
-                if args.annotations
-                else smoke_source(work / "labels")
-            )
-            out = (
-                args.out
-                or Path(tempfile.gettempdir()) / "mladlib_semireal_v2_smoke.json"
-            )
-            runs = [
-                r
-                for r in planned_runs("multithumos", [0])
-                if r["visibility"] == 1.0
-                and (r["stage"] == "main" or r["model"] == "mlad")
-            ]
-            max_videos = None
-        else:
-            if args.annotations is None or args.out is None:
-                parser.error(
-                    "--annotations and --out are required "
-                    "(or --smoke, --merge, --status)"
-                )
-            annotations, out = Path(args.annotations), args.out
-            runs = planned_runs(args.dataset)
-            max_videos = (
-                PROTOCOL["charades_max_videos"] if args.dataset == "charades" else None
-            )
-        for name, field in (
-            ("stages", "stage"),
-            ("seeds", "seed"),
-            ("models", "model"),
-            ("conditions", "condition"),
-            ("visibilities", "visibility"),
-        ):
-            if getattr(args, name):
-                runs = [r for r in runs if r[field] in getattr(args, name)]
-        out.parent.mkdir(parents=True, exist_ok=True)
         with open(out.with_name(out.name + ".lock"), "w") as lock:
             try:  # one process per record file; the lock goes with the process
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -746,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
                     spec["condition"],
                     lookalikes,
                     max_videos,
-                    cache=work / "data" if args.smoke else None,
+                    cache=smoke_dir / "data" if args.smoke else None,
                 )
                 dkey = data_key(
                     spec["obs_model"],
@@ -764,7 +761,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 started = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 for key, r in one_run(
-                    args.dataset, root, spec, budget, args.device, work
+                    args.dataset, root, spec, budget, args.device, runs_dir
                 ).items():
                     r.update(
                         {
@@ -804,8 +801,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunInterrupted as stop:
         print(stop, file=sys.stderr)
         return 130
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(smoke_dir, ignore_errors=True)
+    if runs_dir.is_dir() and not any(runs_dir.iterdir()):
+        runs_dir.rmdir()  # every run it held finished
     print(status(record))
     print(out)
     if args.compare:

@@ -362,7 +362,8 @@ def test_smoke_run_resume_split_and_merge(tmp_path, capsys):
 
 
 
-def test_a_run_stopped_by_a_signal_leaves_the_record_as_it_was(tmp_path, capsys, monkeypatch):
+def test_a_run_stopped_by_a_signal_leaves_the_record_as_it_was(tmp_path, capsys,
+                                                               monkeypatch):
     out = tmp_path / "smoke.json"
     args = ["--smoke", "--out", str(out), "--models", "cf", "--stages", "main"]
     assert bench.main(args + ["--conditions", "real"]) == 0
@@ -379,3 +380,29 @@ def test_a_run_stopped_by_a_signal_leaves_the_record_as_it_was(tmp_path, capsys,
     assert bench.main(args + ["--conditions", "real", "control"]) == 130
     assert "m1/control/v1/cf/seed0 stopped by SIGTERM" in capsys.readouterr().err
     assert json.loads(out.read_text())["runs"] == before
+
+
+def test_an_interrupted_run_continues_where_it_stopped(tmp_path, capsys, monkeypatch):
+    args = ["--smoke", "--models", "cf", "--stages", "main", "--conditions", "real"]
+    whole, split = tmp_path / "whole.json", tmp_path / "split.json"
+    assert bench.main(args + ["--out", str(whole)]) == 0
+    real_config = bench.train_config
+
+    def stopping_at_step_3(*a, **kw):  # what a kill after step 3 leaves behind
+        return real_config(*a, **kw).replace(stop_after_steps=3)
+
+    monkeypatch.setattr(bench, "train_config", stopping_at_step_3)
+    assert bench.main(args + ["--out", str(split)]) == 130
+    last = tmp_path / "split.runs" / "m1-real-v1-cf-seed0" / "last.pt"
+    assert last.exists() and "stopped by stop_after_steps" in capsys.readouterr().err
+    monkeypatch.setattr(bench, "train_config", real_config)
+    assert bench.main(args + ["--out", str(split)]) == 0
+    assert "m1/real/v1/cf/seed0: resuming at step 3" in capsys.readouterr().out
+    assert not (tmp_path / "split.runs").exists()  # removed once every run finished
+    a, b = (json.loads(p.read_text())["runs"] for p in (whole, split))
+    assert a.keys() == b.keys() == {"m1/real/v1/cf/seed0", "m1/real/v1/cf-smooth/seed0"}
+    assert b["m1/real/v1/cf/seed0"]["resumed_at_step"] == 3
+    own = ("seconds", "started", "resumed_at_step")
+    for key in a:  # the same numbers as the run that was never interrupted
+        assert {k: v for k, v in a[key].items() if k not in own} == {
+            k: v for k, v in b[key].items() if k not in own}, key
