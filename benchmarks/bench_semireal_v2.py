@@ -19,9 +19,9 @@ The JSON record is rewritten atomically after every finished run; a rerun skips 
 in it, so an interrupted process continues where it stopped. A run in progress trains in
 ``<out stem>.runs/<run key>/``, whose ``last.pt`` is written at every check (and on
 SIGINT/SIGTERM): a run cut short, even by a kill, continues from there when the same
-command is given again, bit for bit on CPU (its ``resumed_at_step`` says so). Each run records the
-library commit (``git rev-parse HEAD`` when the process started) and whether the tree
-was clean (the record folder ``benchmarks/results`` aside). Processes split by
+command is given again, bit for bit on CPU (its ``resumed_at_step`` says so). Each run
+records the library commit (``git rev-parse HEAD`` when the process started) and whether
+the tree was clean (the record folder ``benchmarks/results`` aside). Processes split by
 ``--stages``/``--seeds`` write separate files; ``--merge`` joins them. Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_semireal_v2.py --stages main \\
@@ -331,18 +331,11 @@ def one_run(
         raise RunInterrupted(f"{spec['key']} stopped by {result.stopped}; the record "
                              "keeps every finished run, and this run continues where "
                              "it stopped: give the same command to go on")
-    curve = [
-        {
-            "step": e["step"],
-            "val_frame_map": 100 * e["val_frame_map"],
-            "loss": e["loss"],
-        }
-        for e in result.history
-        if e["val_frame_map"] is not None
-    ]
-    best_step = next(
-        e["step"] for e in result.history if e["epoch"] == result.best_epoch
-    )
+    curve = [{"step": e["step"], "val_frame_map": 100 * e["val_frame_map"],
+              "loss": e["loss"]}
+             for e in result.history if e["val_frame_map"] is not None]
+    best_step = next(e["step"] for e in result.history
+                     if e["epoch"] == result.best_epoch)
     record: dict[str, Any] = {
         **test_record(result.test_metrics),
         "ended_by": result.ended_by,
@@ -356,11 +349,9 @@ def one_run(
     }
     if resumed_at is not None:
         record["resumed_at_step"] = resumed_at
-    alphas = [
-        float(torch.sigmoid(layer.alpha_logit.detach()))
-        for layer in getattr(result.model, "layers", [])
-        if getattr(layer, "alpha_logit", None) is not None
-    ]
+    alphas = [float(torch.sigmoid(layer.alpha_logit.detach()))
+              for layer in getattr(result.model, "layers", [])
+              if getattr(layer, "alpha_logit", None) is not None]
     record["alpha"] = alphas or None
     test_labels = trainer.splits.test.label_dict()
     predictions = None
@@ -369,24 +360,17 @@ def one_run(
         record["pair_ap"] = pair_aps(predictions, test_labels, config.threshold)
     if main_level and spec["model"] == "mlad":
         record["cb_attention_rows"] = cb_attention_rows(
-            result.model.to(trainer.device),
-            trainer.splits.test,
-            config.window,
-            str(trainer.device),
-        )
+            result.model.to(trainer.device), trainer.splits.test, config.window,
+            str(trainer.device))
     records = {spec["key"]: record}
-    if (
-        spec["model"] == "cf"
-    ):  # the persistence baseline: CF's scores smoothed, window on validation
+    if spec["model"] == "cf":  # the persistence baseline: CF's scores, smoothed
         start = time.perf_counter()
         if predictions is None:
             predictions = load_predictions(Path(config.run_dir) / "test_predictions.h5")
         val_predictions = trainer._evaluate(result.model, "val", False).predictions
-        window, by_window = smoothing.choose_window(
-            val_predictions,
-            trainer.splits.val.label_dict(),
-            PROTOCOL["smoothing_windows"],
-        )
+        window, by_window = smoothing.choose_window(  # the window chosen on validation
+            val_predictions, trainer.splits.val.label_dict(),
+            PROTOCOL["smoothing_windows"])
         smoothed = smoothing.smooth_all(predictions, window)
         metrics = metrics_from_predictions(
             smoothed, test_labels, taus=config.taus, threshold=config.threshold,
@@ -401,47 +385,31 @@ def one_run(
         }
         if main_level:
             smooth["pair_ap"] = pair_aps(smoothed, test_labels, config.threshold)
-        records[
-            run_key(
-                spec["obs_model"],
-                spec["condition"],
-                spec["visibility"],
-                "cf-smooth",
-                spec["seed"],
-            )
-        ] = smooth
-    shutil.rmtree(
-        config.run_dir, ignore_errors=True
-    )  # predictions are large; the record keeps the numbers
+        smooth_key = run_key(spec["obs_model"], spec["condition"], spec["visibility"],
+                             "cf-smooth", spec["seed"])
+        records[smooth_key] = smooth
+    # predictions are large; the record keeps the numbers
+    shutil.rmtree(config.run_dir, ignore_errors=True)
     return records
 
 
 def observation(spec: dict[str, Any], budget_obs: dict[str, Any]) -> tuple:
-    obs = semireal.ObservationModel(
-        visibility=spec["visibility"], seed=spec["seed"], **budget_obs
-    )
+    obs = semireal.ObservationModel(visibility=spec["visibility"], seed=spec["seed"],
+                                    **budget_obs)
     lookalikes = PROTOCOL["observation_models"][spec["obs_model"]]
     return obs, None if lookalikes is None else semireal.LookAlikes(**lookalikes)
 
 
-def data_info(
-    dataset: str, root: Path, main_level: bool, threshold: float
-) -> dict[str, Any]:
+def data_info(dataset: str, root: Path, main_level: bool, threshold: float
+              ) -> dict[str, Any]:
     """What the record keeps of one built dataset: its meta, the training labels' step
     co-occurrence (and how far it is above independence), the test pairs' support."""
     from mladlib.data import VideoDataset
 
     meta = json.loads((root / "semireal.json").read_text())
-    info = {
-        k: meta[k]
-        for k in (
-            "videos",
-            "class_visibility",
-            "condition",
-            "lookalike_groups",
-            "control_tracks",
-        )
-    }
+    kept = ("videos", "class_visibility", "condition", "lookalike_groups",
+            "control_tracks")
+    info = {k: meta[k] for k in kept}
     train = VideoDataset.from_folder(root, "train", semireal.spec_for(dataset))
     labels = list(train.label_dict().values())
     P, counts = semireal.step_cooccurrence(labels)
@@ -465,15 +433,10 @@ def data_info(
 def load_record(out: Path, budget_name: str, dataset: str) -> dict[str, Any]:
     if out.is_file():
         record = json.loads(out.read_text())
-        if (
-            record.get("protocol") != PROTOCOL
-            or record.get("budget") != budget_name
-            or record.get("dataset") != dataset
-        ):
-            raise SystemExit(
-                f"{out} holds runs of another protocol, budget or dataset; "
-                "move it aside first"
-            )
+        if (record.get("protocol") != PROTOCOL or record.get("budget") != budget_name
+                or record.get("dataset") != dataset):
+            raise SystemExit(f"{out} holds runs of another protocol, budget or "
+                             "dataset; move it aside first")
         return record
     return {
         "protocol": PROTOCOL,
@@ -722,81 +685,43 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(
                     f"another process is writing {out}; give each process its own --out"
                 ) from None
-            record = load_record(
-                out, "smoke" if args.smoke else args.budget, args.dataset
-            )
+            record = load_record(out, "smoke" if args.smoke else args.budget,
+                                 args.dataset)
             state, host = library_state(), machine(args.device)
             if not state.get("clean") and not args.smoke:
-                changes = state.get("changes")
-                print(
-                    f"warning: the tree has changes; each run records them: {changes}",
-                    file=sys.stderr,
-                )
+                print("warning: the tree has changes; each run records them: "
+                      f"{state.get('changes')}", file=sys.stderr)
             for spec in runs:
                 if spec["key"] in record["runs"]:
                     continue
                 obs, lookalikes = observation(spec, PROTOCOL["observation"])
                 root = semireal.condition_root(
-                    args.dataset,
-                    annotations,
-                    obs,
-                    spec["condition"],
-                    lookalikes,
-                    max_videos,
-                    cache=smoke_dir / "data" if args.smoke else None,
-                )
-                dkey = data_key(
-                    spec["obs_model"],
-                    spec["condition"],
-                    spec["visibility"],
-                    spec["seed"],
-                )
+                    args.dataset, annotations, obs, spec["condition"], lookalikes,
+                    max_videos, cache=smoke_dir / "data" if args.smoke else None)
+                dkey = data_key(spec["obs_model"], spec["condition"],
+                                spec["visibility"], spec["seed"])
                 if dkey not in record["dataset_info"]:
-                    record["dataset_info"][dkey] = data_info(
-                        args.dataset,
-                        root,
-                        spec["visibility"] == PROTOCOL["main_visibility"]
-                        and args.dataset in PROTOCOL["detail_datasets"],
-                        0.5,
-                    )
+                    main_level = (spec["visibility"] == PROTOCOL["main_visibility"]
+                                  and args.dataset in PROTOCOL["detail_datasets"])
+                    record["dataset_info"][dkey] = data_info(args.dataset, root,
+                                                             main_level, 0.5)
                 started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                for key, r in one_run(
-                    args.dataset, root, spec, budget, args.device, runs_dir
-                ).items():
-                    r.update(
-                        {
-                            k: spec[k]
-                            for k in (
-                                "stage",
-                                "obs_model",
-                                "condition",
-                                "visibility",
-                                "seed",
-                            )
-                        },
-                        model=key.split("/")[3],
-                        library=state,
-                        machine=host,
-                        started=started,
-                        observation={
-                            **asdict(obs),
-                            "lookalikes": (
-                                None if lookalikes is None else asdict(lookalikes)
-                            ),
-                        },
-                    )
+                trained = one_run(args.dataset, root, spec, budget, args.device,
+                                  runs_dir)
+                where = ("stage", "obs_model", "condition", "visibility", "seed")
+                looks = None if lookalikes is None else asdict(lookalikes)
+                for key, r in trained.items():
+                    r.update({k: spec[k] for k in where}, model=key.split("/")[3],
+                             library=state, machine=host, started=started,
+                             observation={**asdict(obs), "lookalikes": looks})
                     record["runs"][key] = r
-                    if (
-                        args.smoke
-                    ):  # a few steps: the numbers mean nothing, so none is shown
+                    if args.smoke:  # a few steps: the numbers mean nothing, none shown
                         print(f"{key:<32s} ran ({r['seconds']:.0f} s)", flush=True)
                     else:
                         how = r.get("ended_by") or "derived"
-                        print(
-                            f"{key:<32s} f-mAP {r['frame_map']:6.2f}  ({how}, "
-                            f"{r.get('steps', 0)} steps, {r['seconds']:.0f} s)",
-                            flush=True,
-                        )
+                        print(f"{key:<32s} f-mAP {r['frame_map']:6.2f}  ({how}, "
+                              f"{r.get('steps', 0)} steps, {r['seconds']:.0f} s)",
+                              flush=True)
                 write_record(out, record)
     except RunInterrupted as stop:
         print(stop, file=sys.stderr)
@@ -807,15 +732,11 @@ def main(argv: list[str] | None = None) -> int:
     print(status(record))
     print(out)
     if args.compare:
-        trained = [
-            k
-            for k in record["runs"]
-            if any(
-                k == r["key"]
-                or k == r["key"].replace(f"/{r['model']}/", f"/{r['model']}-smooth/")
-                for r in runs
-            )
-        ]
+        # the runs this command trains, and the smoothed runs derived from them
+        keys = {r["key"] for r in runs}
+        keys |= {r["key"].replace(f"/{r['model']}/", f"/{r['model']}-smooth/")
+                 for r in runs}
+        trained = [k for k in record["runs"] if k in keys]
         ok, report = compare(record, json.loads(args.compare.read_text()), trained)
         print(report)
         return 0 if ok else 1
