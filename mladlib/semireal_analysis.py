@@ -301,14 +301,14 @@ def protocol_readings(record: Record) -> list[tuple[str, str]]:
     more than 1 in 5 runs of a model it needs ended at the cap (the protocol's rule)."""
     out = []
 
-    def guarded(question, stage, models, x, text):
+    def guarded(question, stage, models, x, text, digits=1):
         capped = _capped(record, stage, models)
         if capped:
             out.append((question, f"not read: over 1 in 5 runs of {capped} at the cap"))
         elif not x.ready:
             out.append((question, _not_yet(x)))
         else:
-            out.append((question, f"{text(x)}: {x.format()}"))
+            out.append((question, f"{text(x)}: {x.format(digits=digits)}"))
 
     def dep(x: Interval) -> str:
         if x.above(0):
@@ -367,7 +367,8 @@ def protocol_readings(record: Record) -> list[tuple[str, str]]:
                       for s in real if s in control and len(control[s]) > layer})
         guarded(f"CB attention, layer {layer + 1}: does it follow the real "
                 "co-occurrence (real minus control rank agreement)?", "main", ["mlad"],
-                x, above("yes, interval above 0", "not shown (interval reaches 0)"))
+                x, above("yes, interval above 0", "not shown (interval reaches 0)"),
+                digits=2)  # a rank correlation
     if not layers:
         out.append(("CB attention: does it follow the real co-occurrence?",
                     _not_yet(Interval({}))))
