@@ -134,6 +134,23 @@ def difference(record: Record, a: str, b: str, condition: str = "real",
                             per_seed(record, b, condition, **where), -1.0))
 
 
+def class_differences(record: Record, a: str, b: str, condition: str = "real",
+                      obs_model: str = "m1", visibility: float = 1.0
+                      ) -> dict[int, np.ndarray]:
+    """Per seed, each class's test AP of ``a`` minus that of ``b`` (x100), shape (C,);
+    NaN where a class has no test AP (absent from the test split of that condition)."""
+    out = {}
+    for s in seeds_of(record):
+        ra = record["runs"].get(run_key(obs_model, condition, visibility, a, s))
+        rb = record["runs"].get(run_key(obs_model, condition, visibility, b, s))
+        if ra is None or rb is None:
+            continue
+        ap_a, ap_b = (np.array([np.nan if x is None else x for x in r["per_class_ap"]])
+                      for r in (ra, rb))
+        out[s] = ap_a - ap_b
+    return out
+
+
 def dependency(record: Record, a: str, b: str, **where: Any) -> Interval:
     """The difference of differences ``D(a - b) = [a - b]_real - [a - b]_control``,
     per seed (seeds where all four runs are present)."""

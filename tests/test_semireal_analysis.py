@@ -247,3 +247,15 @@ def test_no_dependency_reading_says_how_small():
     reading = dict(sa.protocol_readings(record(values)))[
         "D(MLAD - CF): does cross-class dependency help MLAD?"]
     assert reading.startswith("no gain detected at 4 seeds (any such gain is under 0.5")
+
+
+def test_class_differences_pair_the_classes_of_one_seed():
+    key = sa.run_key
+    runs = {key("m1", "real", 1.0, "mlad", 0): {"per_class_ap": [50.0, None, 10.0]},
+            key("m1", "real", 1.0, "cf", 0): {"per_class_ap": [40.0, None, 30.0]},
+            key("m1", "real", 1.0, "cf", 1): {"per_class_ap": [1.0, 2.0, 3.0]}}
+    rec = {"protocol": {"seeds": [0, 1]}, "runs": runs}
+    out = sa.class_differences(rec, "mlad", "cf")
+    assert list(out) == [0]  # seed 1 has no MLAD run
+    assert out[0][0] == 10.0 and np.isnan(out[0][1]) and out[0][2] == -20.0
+    assert sa.class_differences(rec, "mlad", "cf", "control") == {}
