@@ -298,6 +298,13 @@ def pair_support(labels: dict, threshold: float) -> dict[str, dict[str, int]]:
     }
 
 
+def detailed(dataset: str, spec: dict[str, Any]) -> bool:
+    """Whether a run keeps the details (pair APs, CB attention rows, co-occurrence):
+    the main visibility of the detail datasets."""
+    return (spec["visibility"] == PROTOCOL["main_visibility"]
+            and dataset in PROTOCOL["detail_datasets"])
+
+
 def one_run(
     dataset: str,
     root: Path,
@@ -310,19 +317,18 @@ def one_run(
     own and ``cf-smooth``). The run trains in its own folder under ``runs_dir``; where
     an interrupted process left the run's ``last.pt`` there, it continues from that
     step (bit for bit on CPU), and ``seconds`` counts every process's wall time."""
-    main_level = spec["visibility"] == PROTOCOL["main_visibility"] and (
-        dataset in PROTOCOL["detail_datasets"]
-    )
+    main_level = detailed(dataset, spec)
     run_dir = runs_dir / spec["key"].replace("/", "-")
     config = train_config(
         dataset, root, spec["model"], spec["seed"], budget, device, run_dir
     )
     last = run_dir / "last.pt"
-    if not last.exists():  # stopped before its first check, or never started
+    resuming = last.exists()
+    if not resuming:  # stopped before its first check, or never started
         shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
-    trainer = _NoStandardTrainer(config, resume=last if last.exists() else None)
-    resumed_at = trainer.state.step if last.exists() else None
+    trainer = _NoStandardTrainer(config, resume=last if resuming else None)
+    resumed_at = trainer.state.step if resuming else None
     if resumed_at is not None:
         print(f"{spec['key']}: resuming at step {resumed_at} ({last})", flush=True)
     result = trainer.fit()
@@ -701,10 +707,8 @@ def main(argv: list[str] | None = None) -> int:
                 dkey = data_key(spec["obs_model"], spec["condition"],
                                 spec["visibility"], spec["seed"])
                 if dkey not in record["dataset_info"]:
-                    main_level = (spec["visibility"] == PROTOCOL["main_visibility"]
-                                  and args.dataset in PROTOCOL["detail_datasets"])
-                    record["dataset_info"][dkey] = data_info(args.dataset, root,
-                                                             main_level, 0.5)
+                    record["dataset_info"][dkey] = data_info(
+                        args.dataset, root, detailed(args.dataset, spec), 0.5)
                 started = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 trained = one_run(args.dataset, root, spec, budget, args.device,
                                   runs_dir)
