@@ -221,10 +221,13 @@ def train_config(
     budget: dict[str, Any],
     device: str,
     run_dir: Path,
+    options: dict[str, Any] | None = None,
 ):
     """The :class:`~mladlib.train.TrainConfig` of one run (what every model of the
-    protocol gets: the budget, the stopping rule, and the variant's own inputs)."""
+    protocol gets: the budget, the stopping rule, and the variant's own inputs);
+    ``options``: settings that differ from the protocol's (addendum A's variants)."""
     settings = {k: v for k, v in budget.items() if k not in STOPPING}
+    settings.update(options or {})
     if device != "cpu":
         settings.pop("num_threads", None)
     return make_config(

@@ -287,6 +287,23 @@ def test_every_model_gets_the_protocol_s_inputs(tmp_path):
     assert diff == {"root"}
 
 
+def test_addendum_a_variants_differ_from_their_model_in_positions_only(tmp_path):
+    """cf-nopos is CF without positions, linear-pos the linear baseline with them;
+    nothing else of the protocol's inputs changes."""
+    sys.path.insert(0, str(Path(bench.__file__).parent))
+    import bench_semireal_v2_cf_linear as addendum
+
+    budget = bench.PROTOCOL["budgets"]["cpu"]
+    for variant, (model, options) in addendum.VARIANTS.items():
+        args = ("multithumos", tmp_path, model, 0, budget, "cpu", tmp_path / "r")
+        plain = bench.train_config(*args).to_dict()
+        changed = bench.train_config(*args, options).to_dict()
+        assert {k for k in plain if plain[k] != changed[k]} == {"positional_encoding"}
+        built = build_from_config(bench.train_config(*args, options), 65, 64)
+        has_positions = getattr(built, "positional_encoding", None) is not None
+        assert has_positions == (variant == "linear-pos"), variant
+
+
 def test_plan_order_and_counts():
     runs = bench.planned_runs("multithumos")
     stages = [r["stage"] for r in runs]
