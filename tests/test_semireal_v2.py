@@ -304,6 +304,31 @@ def test_addendum_a_variants_differ_from_their_model_in_positions_only(tmp_path)
         assert has_positions == (variant == "linear-pos"), variant
 
 
+def test_addendum_a_runner_records_each_variant_once(tmp_path, monkeypatch, capsys):
+    """The addendum's runner on made-up labels with the smoke budget: one record per
+    variant, seed and condition, each with its curve and library; a rerun skips them."""
+    sys.path.insert(0, str(Path(bench.__file__).parent))
+    import bench_semireal_v2_cf_linear as addendum
+
+    monkeypatch.setenv("MLADLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(bench.PROTOCOL["budgets"], "cpu", bench.SMOKE_BUDGET)
+    labels = bench.smoke_source(tmp_path / "labels")
+    out = tmp_path / "addendum.json"
+    args = ["--annotations", str(labels), "--out", str(out), "--seeds", "0"]
+    assert addendum.main(args) == 0
+    record = json.loads(out.read_text())
+    assert sorted(record["runs"]) == sorted(
+        f"m1/{c}/v1/{v}/seed0" for c in ("real", "control") for v in addendum.VARIANTS)
+    for run in record["runs"].values():
+        assert run["validation_curve"] and run["ended_by"] in ("plateau", "cap")
+        assert run["library"]["commit"] and run["variant"] in addendum.VARIANTS
+    capsys.readouterr()
+    assert addendum.main(args) == 0
+    assert capsys.readouterr().out == ""  # nothing retrained
+    assert json.loads(out.read_text()) == record
+    assert not (tmp_path / "addendum.runs").exists()
+
+
 def test_plan_order_and_counts():
     runs = bench.planned_runs("multithumos")
     stages = [r["stage"] for r in runs]
