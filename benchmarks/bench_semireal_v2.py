@@ -62,7 +62,7 @@ from records import library_state  # noqa: E402
 from mladlib import semireal, smoothing  # noqa: E402
 from mladlib.data import load_predictions  # noqa: E402
 # the record's key formats, defined where the record is read
-from mladlib.semireal_analysis import data_key, run_key  # noqa: E402
+from mladlib.semireal_analysis import data_key, join_records, run_key  # noqa: E402
 from mladlib.train import make_config  # noqa: E402
 from mladlib.train.evaluate import metrics_from_predictions  # noqa: E402
 from mladlib.utils import atomic_path, cpu_name  # noqa: E402
@@ -467,33 +467,14 @@ def write_record(out: Path, record: dict[str, Any]) -> None:
 def merge(out: Path, inputs: list[Path]) -> dict[str, Any]:
     """Join records of one protocol, budget and dataset into ``out`` (which may be one
     of them). A run in two inputs must hold the same numbers in both."""
-    records = [json.loads(p.read_text()) for p in inputs if p.is_file()]
     missing = [str(p) for p in inputs if not p.is_file()]
     if missing:
         raise SystemExit(f"no such record: {', '.join(missing)}")
-    base = records[0]
-    merged = {k: base[k] for k in ("protocol", "budget", "dataset")}
-    merged.update(
-        runs={}, dataset_info={}, started=min(r.get("started", "") for r in records)
-    )
-    for path, r in zip(inputs, records):
-        if any(r.get(k) != merged[k] for k in ("protocol", "budget", "dataset")):
-            raise SystemExit(
-                f"{path} holds another protocol, budget or dataset than {inputs[0]}"
-            )
-        for section in ("runs", "dataset_info"):
-            for key, value in r[section].items():
-                old = merged[section].get(key)
-                if (
-                    old is not None
-                    and section == "runs"
-                    and json.dumps(old, sort_keys=True)
-                    != json.dumps(value, sort_keys=True)
-                ):
-                    raise SystemExit(
-                        f"{path}: run {key} differs from the same run in another input"
-                    )
-                merged[section][key] = value
+    records = [json.loads(p.read_text()) for p in inputs]
+    try:
+        merged = join_records(records, [str(p) for p in inputs])
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     write_record(out, merged)
     return merged
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+import json
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -94,6 +95,36 @@ class Interval:
             return f"{self.mean:{f}} (n=1), interval not yet"
         low, high = self.bounds
         return f"{self.mean:{f}} [{low:{f}}, {high:{f}}] (n={self.n})"
+
+
+def join_records(records: Sequence[Record], names: Sequence[str] | None = None
+                 ) -> dict[str, Any]:
+    """One record from several of one protocol, budget and dataset (the stage files
+    of a dataset, or the files of processes that split the runs): their ``runs`` and
+    ``dataset_info`` together. A run in two inputs must hold the same numbers in both;
+    ``ValueError`` names the input (``names``, else its position) that disagrees."""
+    if not records:
+        raise ValueError("no record to join")
+    names = list(names) if names is not None else [f"record {i}" for i in
+                                                   range(len(records))]
+    fixed = ("protocol", "budget", "dataset")
+    joined: dict[str, Any] = {k: records[0][k] for k in fixed}
+    joined.update(runs={}, dataset_info={},
+                  started=min(r.get("started", "") for r in records))
+    for name, record in zip(names, records):
+        other = [k for k in fixed if record.get(k) != joined[k]]
+        if other:
+            raise ValueError(f"{name} holds another {' and '.join(other)} than "
+                             f"{names[0]}")
+        for section in ("runs", "dataset_info"):
+            for key, value in record[section].items():
+                old = joined[section].get(key)
+                if (section == "runs" and old is not None and json.dumps(
+                        old, sort_keys=True) != json.dumps(value, sort_keys=True)):
+                    raise ValueError(f"{name}: run {key} differs from the same run in "
+                                     "another input")
+                joined[section][key] = value
+    return joined
 
 
 def metric(run: Mapping[str, Any], name: str = "f-mAP") -> float:

@@ -259,3 +259,24 @@ def test_class_differences_pair_the_classes_of_one_seed():
     assert list(out) == [0]  # seed 1 has no MLAD run
     assert out[0][0] == 10.0 and np.isnan(out[0][1]) and out[0][2] == -20.0
     assert sa.class_differences(rec, "mlad", "cf", "control") == {}
+
+
+def test_join_records_unites_runs_and_names_the_input_that_disagrees():
+    base = {"protocol": {"seeds": [0, 1]}, "budget": "cpu", "dataset": "multithumos"}
+    a = {**base, "runs": {"m1/real/v1/cf/seed0": {"frame_map": 10.0}},
+         "dataset_info": {"m1/real/v1/seed0": {"videos": 3}}, "started": "2026-12-06"}
+    b = {**base, "runs": {"m1/real/v1/cf/seed1": {"frame_map": 12.0},
+                          "m1/real/v1/cf/seed0": {"frame_map": 10.0}},
+         "dataset_info": {"m1/real/v1/seed1": {"videos": 3}}, "started": "2026-12-05"}
+    joined = sa.join_records([a, b], ["a.json", "b.json"])
+    assert sorted(joined["runs"]) == ["m1/real/v1/cf/seed0", "m1/real/v1/cf/seed1"]
+    assert sorted(joined["dataset_info"]) == ["m1/real/v1/seed0", "m1/real/v1/seed1"]
+    assert joined["started"] == "2026-12-05" and joined["budget"] == "cpu"
+    assert sa.per_seed(joined, "cf") == {0: 10.0, 1: 12.0}
+    moved = {**b, "runs": {"m1/real/v1/cf/seed0": {"frame_map": 10.5}}}
+    with pytest.raises(ValueError, match=r"b\.json: run m1/real/v1/cf/seed0 differs"):
+        sa.join_records([a, moved], ["a.json", "b.json"])
+    with pytest.raises(ValueError, match=r"b\.json holds another budget than a\.json"):
+        sa.join_records([a, {**b, "budget": "gpu"}], ["a.json", "b.json"])
+    with pytest.raises(ValueError, match="no record"):
+        sa.join_records([])
