@@ -327,6 +327,26 @@ def test_addendum_a_runner_records_each_variant_once(tmp_path, monkeypatch, caps
     assert capsys.readouterr().out == ""  # nothing retrained
     assert json.loads(out.read_text()) == record
     assert not (tmp_path / "addendum.runs").exists()
+    # the protocol's rule: a variant's runs at the cap rerun with a doubled cap, each
+    # replacing its run and keeping the first outcome; no other run is touched
+    record["runs"]["m1/real/v1/linear-pos/seed0"]["ended_by"] = "cap"
+    out.write_text(json.dumps(record))
+    capped = {k for k, r in record["runs"].items()
+              if r["variant"] == "linear-pos" and r["ended_by"] == "cap"}
+    redo = args + ["--redo-capped", "linear-pos", "--cap-steps", "12"]
+    assert addendum.main(redo) == 0
+    again = json.loads(out.read_text())
+    for key in capped:
+        assert again["runs"][key]["cap_steps"] == 12
+        first = again["runs"][key]["first_run_at_cap"]
+        assert first["frame_map"] == record["runs"][key]["frame_map"]
+        assert first["cap_steps"] == bench.SMOKE_BUDGET["cap_steps"]
+    assert {k: v for k, v in again["runs"].items() if k not in capped} == {
+        k: v for k, v in record["runs"].items() if k not in capped}
+    capsys.readouterr()
+    assert addendum.main(redo) == 0 and capsys.readouterr().out == ""  # done once
+    with pytest.raises(SystemExit):
+        addendum.main(args + ["--redo-capped", "linear-pos"])  # no cap given
 
 
 def test_plan_order_and_counts():
