@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.redo_capped is None) != (args.cap_steps is None):
         parser.error("--redo-capped and --cap-steps go together")
+    every = v2.PROTOCOL["budgets"]["cpu"]["check_every_steps"]
+    if args.cap_steps is not None and (args.cap_steps <= 0 or args.cap_steps % every):
+        parser.error(f"--cap-steps {args.cap_steps}: a positive multiple of the "
+                     f"checks' {every} steps, please")
     record = (json.loads(args.out.read_text()) if args.out.is_file() else
               {"addendum": "A", "variants": {k: {"from": m, "options": o}
                                              for k, (m, o) in VARIANTS.items()},

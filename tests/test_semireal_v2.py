@@ -347,6 +347,8 @@ def test_addendum_a_runner_records_each_variant_once(tmp_path, monkeypatch, caps
     assert addendum.main(redo) == 0 and capsys.readouterr().out == ""  # done once
     with pytest.raises(SystemExit):
         addendum.main(args + ["--redo-capped", "linear-pos"])  # no cap given
+    with pytest.raises(SystemExit):  # not a multiple of the checks' steps
+        addendum.main(args + ["--redo-capped", "linear-pos", "--cap-steps", "6001"])
 
 
 def test_plan_order_and_counts():
