@@ -240,6 +240,22 @@ def test_smooth_scores():
         smoothing.smooth_scores(ramp, 4)
 
 
+def test_smoothed_probabilities_stay_probabilities():
+    """A run of ones after small scores: running sums alone give 1 + 2e-16, which the
+    metrics refuse (the sweep's v = 4 CF runs met it); the mean stays in [0, 1]."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.random((50, 3)) * 1e-3, np.ones((200, 3)),
+                        rng.random((50, 3))])
+    for w in smoothing.WINDOWS:
+        s = smoothing.smooth_scores(x, w)
+        assert 0 <= s.min() and s.max() <= 1, w
+    np.testing.assert_allclose(smoothing.smooth_scores(x, 9)[100:150], 1.0)
+    # inside the inputs' range the clip changes nothing
+    ramp = np.arange(5, dtype=float)[:, None]
+    np.testing.assert_array_equal(smoothing.smooth_scores(ramp, 3)[:, 0],
+                                  [0.5, 1, 2, 3, 3.5])
+
+
 def test_choose_window_finds_persistence_on_validation():
     """Long segments under per-step noise: a wide window wins; isolated one-step events
     under small noise: no smoothing wins."""
