@@ -14,10 +14,10 @@ standard deviation (ddof 1) and ``n - 1`` degrees of freedom: ``mean +- t(0.975,
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass
-import json
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np

@@ -26,7 +26,7 @@ def smooth_scores(scores: np.ndarray, window: int) -> np.ndarray:
         raise ValueError(f"scores must have shape (T, C), got {scores.shape}")
     if int(window) != window or window < 1 or window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 1, got {window}")
-    if window == 1:
+    if window == 1 or not scores.size:  # nothing to average (or no step at all)
         return scores.copy()
     T, half = len(scores), window // 2
     cumulative = np.concatenate(

@@ -250,6 +250,7 @@ def test_smoothed_probabilities_stay_probabilities():
         s = smoothing.smooth_scores(x, w)
         assert 0 <= s.min() and s.max() <= 1, w
     np.testing.assert_allclose(smoothing.smooth_scores(x, 9)[100:150], 1.0)
+    assert smoothing.smooth_scores(np.zeros((0, 3)), 9).shape == (0, 3)  # no steps
     # inside the inputs' range the clip changes nothing
     ramp = np.arange(5, dtype=float)[:, None]
     np.testing.assert_array_equal(smoothing.smooth_scores(ramp, 3)[:, 0],
