@@ -22,7 +22,11 @@ SIGINT/SIGTERM): a run cut short, even by a kill, continues from there when the 
 command is given again, bit for bit on CPU (its ``resumed_at_step`` says so). Each run
 records the library commit (``git rev-parse HEAD`` when the process started) and whether
 the tree was clean (the record folder ``benchmarks/results`` aside). Processes split by
-``--stages``/``--seeds`` write separate files; ``--merge`` joins them. Usage::
+``--stages``/``--seeds`` write separate files; ``--merge`` joins them. When more than 1 in
+5 of a model's runs in a stage end at the cap, the protocol doubles the cap for those
+runs only: ``--redo-capped --cap-steps 6000`` (with ``--stages``/``--models`` to pick
+them) reruns the selected runs that ended at the cap, each keeping the replaced run's
+outcome in ``first_run_at_cap``. Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_semireal_v2.py --stages main \\
         --seeds 0 2 4 --annotations ../shared/data/multithumos \\
@@ -607,6 +611,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conditions", nargs="+", choices=PROTOCOL["conditions"])
     parser.add_argument("--visibilities", type=float, nargs="+")
     parser.add_argument(
+        "--redo-capped",
+        action="store_true",
+        help="rerun the selected runs that ended at the cap, with --cap-steps (the "
+        "protocol's rule when over 1 in 5 of a model's runs in a stage hit it); each "
+        "replaces its run and keeps the first outcome; no other run is trained",
+    )
+    parser.add_argument("--cap-steps", type=int, help="the doubled cap for --redo-capped")
+    parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -630,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
         "record in the temp folder unless --out: checks the script, no number printed",
     )
     args = parser.parse_args(argv)
+    if args.redo_capped != (args.cap_steps is not None):
+        parser.error("--redo-capped and --cap-steps go together")
 
     if args.merge:
         if len(args.merge) < 2:
@@ -640,6 +654,13 @@ def main(argv: list[str] | None = None) -> int:
         print(status(json.loads(args.status.read_text())))
         return 0
     budget = dict(SMOKE_BUDGET if args.smoke else PROTOCOL["budgets"][args.budget])
+    first_cap = budget["cap_steps"]  # the cap the protocol's runs trained under
+    if args.redo_capped:
+        every = budget["check_every_steps"]
+        if args.cap_steps <= first_cap or args.cap_steps % every:
+            parser.error(f"--cap-steps {args.cap_steps}: a multiple of the checks' "
+                         f"{every} steps above the cap of {first_cap}, please")
+        budget["cap_steps"] = args.cap_steps
     if args.smoke:
         out = args.out or Path(tempfile.gettempdir()) / "mladlib_semireal_v2_smoke.json"
         runs = [r for r in planned_runs("multithumos", [0]) if r["visibility"] == 1.0
@@ -682,7 +703,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("warning: the tree has changes; each run records them: "
                       f"{state.get('changes')}", file=sys.stderr)
             for spec in runs:
-                if spec["key"] in record["runs"]:
+                first = record["runs"].get(spec["key"])
+                redo = (args.redo_capped and first is not None
+                        and first["ended_by"] == "cap"
+                        and first.get("cap_steps", first_cap) < budget["cap_steps"])
+                if (first is not None or args.redo_capped) and not redo:
                     continue
                 obs, lookalikes = observation(spec, PROTOCOL["observation"])
                 root = semireal.condition_root(
@@ -702,6 +727,16 @@ def main(argv: list[str] | None = None) -> int:
                     r.update({k: spec[k] for k in where}, model=key.split("/")[3],
                              library=state, machine=host, started=started,
                              observation={**asdict(obs), "lookalikes": looks})
+                    if "ended_by" in r:
+                        r["cap_steps"] = budget["cap_steps"]
+                    if redo:  # the run it replaces, as the rule keeps it
+                        replaced = record["runs"][key]
+                        r["first_run_at_cap"] = {
+                            k: replaced.get(k) for k in (
+                                "frame_map", "steps", "best_val_frame_map",
+                                "library", "started")}
+                        r["first_run_at_cap"]["cap_steps"] = replaced.get(
+                            "cap_steps", first_cap)
                     record["runs"][key] = r
                     if args.smoke:  # a few steps: the numbers mean nothing, none shown
                         print(f"{key:<32s} ran ({r['seconds']:.0f} s)", flush=True)

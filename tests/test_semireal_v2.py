@@ -443,6 +443,47 @@ def test_smoke_run_resume_split_and_merge(tmp_path, capsys):
 
 
 
+def test_redo_capped_reruns_only_the_selected_runs_at_the_cap(tmp_path, capsys):
+    """The protocol's cap rule in the main runner: the selected runs that ended at the
+    cap rerun with the doubled cap, each keeping the first outcome (CF's smoothed run
+    is derived again with it); every other run stays as it was."""
+    out = tmp_path / "smoke.json"
+    args = ["--smoke", "--out", str(out), "--models", "cf", "tb", "--stages", "main"]
+    assert bench.main(args) == 0
+    record = json.loads(out.read_text())
+    assert all(r["cap_steps"] == bench.SMOKE_BUDGET["cap_steps"]
+               for r in record["runs"].values() if "ended_by" in r)
+    for key in record["runs"]:  # as if the first runs had no cap_steps (older ones)
+        record["runs"][key].pop("cap_steps", None)
+    record["runs"]["m1/real/v1/cf/seed0"]["ended_by"] = "cap"
+    record["runs"]["m1/control/v1/tb/seed0"]["ended_by"] = "cap"  # not selected
+    out.write_text(json.dumps(record))
+    capped = {k for k, r in record["runs"].items()  # the smoke budget's cap is small
+              if "/cf/" in k and r["ended_by"] == "cap"}
+    replaced = capped | {k.replace("/cf/", "/cf-smooth/") for k in capped}
+    redo = ["--smoke", "--out", str(out), "--stages", "main", "--models", "cf",
+            "--redo-capped", "--cap-steps", "12"]
+    capsys.readouterr()
+    assert bench.main(redo) == 0
+    again = json.loads(out.read_text())["runs"]
+    assert all(again[k]["cap_steps"] == 12 and again[k]["steps"] <= 12 for k in capped)
+    for key in replaced:
+        first = again[key]["first_run_at_cap"]
+        assert first["frame_map"] == record["runs"][key]["frame_map"]
+        assert first["cap_steps"] == bench.SMOKE_BUDGET["cap_steps"]
+        assert again[key]["started"] >= record["runs"][key]["started"]
+    assert {k: v for k, v in again.items() if k not in replaced} == {
+        k: v for k, v in record["runs"].items() if k not in replaced}
+    capsys.readouterr()
+    assert bench.main(redo) == 0 and "f-mAP" not in capsys.readouterr().out  # once
+    with pytest.raises(SystemExit):
+        bench.main(args + ["--redo-capped"])  # no cap given
+    with pytest.raises(SystemExit):  # not a multiple of the checks' steps
+        bench.main(args + ["--redo-capped", "--cap-steps", "13"])
+    with pytest.raises(SystemExit):  # not above the first cap
+        bench.main(args + ["--redo-capped", "--cap-steps", "6"])
+
+
 def test_a_run_stopped_by_a_signal_leaves_the_record_as_it_was(tmp_path, capsys,
                                                                monkeypatch):
     out = tmp_path / "smoke.json"
