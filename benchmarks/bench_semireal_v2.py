@@ -22,9 +22,9 @@ SIGINT/SIGTERM): a run cut short, even by a kill, continues from there when the 
 command is given again, bit for bit on CPU (its ``resumed_at_step`` says so). Each run
 records the library commit (``git rev-parse HEAD`` when the process started) and whether
 the tree was clean (the record folder ``benchmarks/results`` aside). Processes split by
-``--stages``/``--seeds`` write separate files; ``--merge`` joins them. When more than 1 in
-5 of a model's runs in a stage end at the cap, the protocol doubles the cap for those
-runs only: ``--redo-capped --cap-steps 6000`` (with ``--stages``/``--models`` to pick
+``--stages``/``--seeds`` write separate files; ``--merge`` joins them. When more than
+1 in 5 of a model's runs in a stage end at the cap, the protocol doubles the cap for
+those runs only: ``--redo-capped --cap-steps 6000`` (with ``--stages``/``--models`` to pick
 them) reruns the selected runs that ended at the cap, each keeping the replaced run's
 outcome in ``first_run_at_cap``. Usage::
 
@@ -617,7 +617,9 @@ def main(argv: list[str] | None = None) -> int:
         "protocol's rule when over 1 in 5 of a model's runs in a stage hit it); each "
         "replaces its run and keeps the first outcome; no other run is trained",
     )
-    parser.add_argument("--cap-steps", type=int, help="the doubled cap for --redo-capped")
+    parser.add_argument(
+        "--cap-steps", type=int, help="the doubled cap for --redo-capped"
+    )
     parser.add_argument(
         "--merge",
         type=Path,
