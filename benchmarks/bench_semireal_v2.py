@@ -24,9 +24,9 @@ records the library commit (``git rev-parse HEAD`` when the process started) and
 the tree was clean (the record folder ``benchmarks/results`` aside). Processes split by
 ``--stages``/``--seeds`` write separate files; ``--merge`` joins them. When more than
 1 in 5 of a model's runs in a stage end at the cap, the protocol doubles the cap for
-those runs only: ``--redo-capped --cap-steps 6000`` (with ``--stages``/``--models`` to pick
-them) reruns the selected runs that ended at the cap, each keeping the replaced run's
-outcome in ``first_run_at_cap``. Usage::
+those runs only: ``--redo-capped --cap-steps 6000`` (with ``--stages``/``--models`` to
+pick them) reruns the selected runs that ended at the cap, each keeping the replaced
+run's outcome in ``first_run_at_cap``. Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_semireal_v2.py --stages main \\
         --seeds 0 2 4 --annotations ../shared/data/multithumos \\
