@@ -461,6 +461,13 @@ def load_record(out: Path, budget_name: str, dataset: str) -> dict[str, Any]:
     }
 
 
+def first_run_at_cap(replaced: dict[str, Any], first_cap: int) -> dict[str, Any]:
+    """What a run rerun under the doubled cap keeps of the run it replaces."""
+    kept = ("frame_map", "steps", "best_val_frame_map", "library", "started")
+    return {**{k: replaced.get(k) for k in kept},
+            "cap_steps": replaced.get("cap_steps", first_cap)}
+
+
 def write_record(out: Path, record: dict[str, Any]) -> None:
     record["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -732,13 +739,8 @@ def main(argv: list[str] | None = None) -> int:
                     if "ended_by" in r:
                         r["cap_steps"] = budget["cap_steps"]
                     if redo:  # the run it replaces, as the rule keeps it
-                        replaced = record["runs"][key]
-                        r["first_run_at_cap"] = {
-                            k: replaced.get(k) for k in (
-                                "frame_map", "steps", "best_val_frame_map",
-                                "library", "started")}
-                        r["first_run_at_cap"]["cap_steps"] = replaced.get(
-                            "cap_steps", first_cap)
+                        r["first_run_at_cap"] = first_run_at_cap(
+                            record["runs"][key], first_cap)
                     record["runs"][key] = r
                     if args.smoke:  # a few steps: the numbers mean nothing, none shown
                         print(f"{key:<32s} ran ({r['seconds']:.0f} s)", flush=True)

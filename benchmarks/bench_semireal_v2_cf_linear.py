@@ -121,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 r.update(variant=variant, condition=condition, seed=seed,
                          library=state, machine=host, started=started)
                 if redo:  # the run it replaces, as the rule keeps it
-                    r["first_run_at_cap"] = {k: first.get(k) for k in (
-                        "frame_map", "steps", "best_val_frame_map", "library",
-                        "started")}
-                    r["first_run_at_cap"]["cap_steps"] = first.get("cap_steps",
-                                                                   BUDGET_CAP)
+                    r["first_run_at_cap"] = v2.first_run_at_cap(first, BUDGET_CAP)
                 record["runs"][key] = r
                 print(f"{key:<34s} f-mAP {r['frame_map']:6.2f}  ({r['ended_by']}, "
                       f"{r['steps']} steps, {r['seconds']:.0f} s)", flush=True)
