@@ -199,6 +199,13 @@ def _draw_figures():
     fig = plot_visibility_curve([0.5, 1.0], {"gain": [sa.Interval({0: 1.0}),
                                                       sa.Interval({0: 2.0, 1: 4.0})]})
     assert fig.axes[0].get_xscale() == "log"
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.0, 3.4))
+    two_seeds = sa.Interval({0: 1.0, 1: 2.0})
+    drawn = plot_visibility_curve([0.5, 1.0], {"D": [two_seeds] * 2}, ax=right,
+                                  ylabel="dependency part")
+    # on the panel given: its line, two interval bars and the zero line; left untouched
+    assert drawn is fig and len(right.lines) == 4 and not left.lines
+    assert right.get_ylabel() == "dependency part"
     for figure in map(plt.figure, plt.get_fignums()):  # legible in the book's column
         assert displayed_text_px(figure) >= MIN_TEXT_PX
     plt.close("all")

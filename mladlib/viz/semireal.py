@@ -67,11 +67,14 @@ def plot_intervals(rows: Sequence[tuple[str, Interval]], ax=None,
 
 def plot_visibility_curve(levels: Sequence[float],
                           series: Mapping[str, Sequence[Interval]],
-                          width: float = 7.0) -> Figure:
+                          width: float = 7.0, ax: plt.Axes | None = None,
+                          ylabel: str = "difference in f-mAP (x100)") -> Figure:
     """Quantities against the median visibility ``v`` (log axis): per series, the mean
     at each level joined by a line, the t interval as an error bar where two seeds or
-    more are present, each seed as a dot."""
-    fig, ax = plt.subplots(figsize=(width, 3.4))
+    more are present, each seed as a dot. Draws on ``ax`` when given (one panel of a
+    larger figure), else on a new figure ``width`` inches wide; returns the figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(width, 3.4))
     offsets = np.linspace(-0.03, 0.03, max(1, len(series)))
     for (label, intervals), dx in zip(series.items(), offsets):
         xs = np.array(levels) * 10 ** dx  # a small shift so that bars do not overlap
@@ -85,9 +88,9 @@ def plot_visibility_curve(levels: Sequence[float],
                 ax.plot([xv, xv], [low, high], color=line.get_color(), lw=1.5)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set(xscale="log", xlabel="median visibility v (one-step signal-to-noise)",
-           ylabel="difference in f-mAP (x100)")
+           ylabel=ylabel)
     ax.set_xticks(list(levels), [f"{v:g}" for v in levels])
     ax.minorticks_off()
     ax.legend(frameon=False, fontsize=9)
-    fig.tight_layout()
-    return fig
+    ax.figure.tight_layout()
+    return ax.figure
