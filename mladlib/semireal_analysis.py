@@ -346,8 +346,12 @@ def protocol_readings(record: Record) -> list[tuple[str, str]]:
     """The readings the v2 protocol fixed in advance ("what would count as what"),
     applied to whatever the record holds: ``(question, reading)`` pairs. A reading is
     ``"not yet ..."`` until its runs give two paired seeds, and ``"not read ..."`` where
-    more than 1 in 5 runs of a model it needs ended at the cap (the protocol's rule)."""
+    more than 1 in 5 runs of a model it needs ended at the cap (the protocol's rule).
+    A Charades record (``record["dataset"] == "charades"``) gets the main table's
+    readings on its own stage, without CB only (not in its stage)."""
     out = []
+    charades = record.get("dataset") == "charades"
+    first = "charades" if charades else "main"  # the stage at v = 1, model 1
 
     def guarded(question, stage, models, x, text, digits=1):
         capped = _capped(record, stage, models)
@@ -369,44 +373,46 @@ def protocol_readings(record: Record) -> list[tuple[str, str]]:
     def above(yes: str, no: str):
         return lambda x: yes if x.above(0) else no
 
-    guarded("D(MLAD - CF): does cross-class dependency help MLAD?", "main",
+    guarded("D(MLAD - CF): does cross-class dependency help MLAD?", first,
             ["mlad", "cf"], dependency(record, "mlad", "cf"), dep)
-    guarded("[MLAD - CF] on the control: is MLAD's gain persistence?", "main",
+    guarded("[MLAD - CF] on the control: is MLAD's gain persistence?", first,
             ["mlad", "cf"], difference(record, "mlad", "cf", "control"),
             above("yes, interval above 0", "not shown (interval reaches 0)"))
-    guarded("D(CB - CF): does the co-occurrence branch use co-occurrence?", "main",
-            ["cb", "cf"], dependency(record, "cb", "cf"),
-            above("yes, interval above 0", "not shown (interval reaches 0)"))
-    guarded("D(MLAD - TB): does CB add dependency beyond TB?", "main",
+    if not charades:
+        guarded("D(CB - CF): does the co-occurrence branch use co-occurrence?", first,
+                ["cb", "cf"], dependency(record, "cb", "cf"),
+                above("yes, interval above 0", "not shown (interval reaches 0)"))
+    guarded("D(MLAD - TB): does CB add dependency beyond TB?", first,
             ["mlad", "tb"], dependency(record, "mlad", "tb"),
             above("yes, interval above 0", "not shown (interval reaches 0)"))
     guarded("[TB - cf-smooth] on real labels: does TB do more than smoothing?",
-            "main", ["tb", "cf"], difference(record, "tb", "cf-smooth"),
+            first, ["tb", "cf"], difference(record, "tb", "cf-smooth"),
             above("TB does more than smoothing", "TB's gain is no more than smoothing"))
-    m2 = between(dependency(record, "mlad", "cf", obs_model="m2"),
-                 dependency(record, "mlad", "cf"))
-    guarded("D_m2(MLAD - CF) - D_m1(MLAD - CF): do look-alikes make dependency pay "
-            "more?", "lookalike", ["mlad", "cf"], m2,
-            above("yes, interval above 0", "not shown (interval reaches 0)"))
-    high = between(dependency(record, "mlad", "cf", visibility=4.0),
-                   dependency(record, "mlad", "cf"))
-    guarded("D(v = 4) - D(v = 1): does dependency matter less when classes are "
-            "visible?", "sweep", ["mlad", "cf"], high,
-            lambda x: "yes, interval below 0" if x.below(0) else
-            "not shown (interval reaches 0 or lies above)")
-    for peak in (1.0, 2.0):  # "inverted U": both neighbours, fixed in advance
-        at = dependency(record, "mlad", "cf", visibility=peak)
-        low = between(at, dependency(record, "mlad", "cf", visibility=0.5))
-        top = between(at, dependency(record, "mlad", "cf", visibility=4.0))
-        question = f"a peak of D(MLAD - CF) at v = {peak:g}?"
-        if _capped(record, "sweep", ["mlad", "cf"]):
-            out.append((question, "not read: over 1 in 5 sweep runs at the cap"))
-        elif not (low.ready and top.ready):
-            out.append((question, _not_yet(low if not low.ready else top)))
-        else:
-            yes = low.above(0) and top.above(0)
-            out.append((question, f"{'yes' if yes else 'not shown'}: minus v = 0.5 "
-                        f"{low.format()}, minus v = 4 {top.format()}"))
+    if not charades:  # look-alikes and the sweep are MultiTHUMOS stages
+        m2 = between(dependency(record, "mlad", "cf", obs_model="m2"),
+                     dependency(record, "mlad", "cf"))
+        guarded("D_m2(MLAD - CF) - D_m1(MLAD - CF): do look-alikes make dependency pay "
+                "more?", "lookalike", ["mlad", "cf"], m2,
+                above("yes, interval above 0", "not shown (interval reaches 0)"))
+        high = between(dependency(record, "mlad", "cf", visibility=4.0),
+                       dependency(record, "mlad", "cf"))
+        guarded("D(v = 4) - D(v = 1): does dependency matter less when classes are "
+                "visible?", "sweep", ["mlad", "cf"], high,
+                lambda x: "yes, interval below 0" if x.below(0) else
+                "not shown (interval reaches 0 or lies above)")
+        for peak in (1.0, 2.0):  # "inverted U": both neighbours, fixed in advance
+            at = dependency(record, "mlad", "cf", visibility=peak)
+            low = between(at, dependency(record, "mlad", "cf", visibility=0.5))
+            top = between(at, dependency(record, "mlad", "cf", visibility=4.0))
+            question = f"a peak of D(MLAD - CF) at v = {peak:g}?"
+            if _capped(record, "sweep", ["mlad", "cf"]):
+                out.append((question, "not read: over 1 in 5 sweep runs at the cap"))
+            elif not (low.ready and top.ready):
+                out.append((question, _not_yet(low if not low.ready else top)))
+            else:
+                yes = low.above(0) and top.above(0)
+                out.append((question, f"{'yes' if yes else 'not shown'}: minus v = 0.5 "
+                            f"{low.format()}, minus v = 4 {top.format()}"))
     real = attention_agreement(record, "real")
     control = attention_agreement(record, "control")
     layers = max((len(v) for v in real.values()), default=0)
@@ -414,7 +420,7 @@ def protocol_readings(record: Record) -> list[tuple[str, str]]:
         x = Interval({s: real[s][layer] - control[s][layer]
                       for s in real if s in control and len(control[s]) > layer})
         guarded(f"CB attention, layer {layer + 1}: does it follow the real "
-                "co-occurrence (real minus control rank agreement)?", "main", ["mlad"],
+                "co-occurrence (real minus control rank agreement)?", first, ["mlad"],
                 x, above("yes, interval above 0", "not shown (interval reaches 0)"),
                 digits=2)  # a rank correlation
     if not layers:

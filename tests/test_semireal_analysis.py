@@ -246,6 +246,32 @@ def test_protocol_readings_follow_the_rules_fixed_in_advance():
         "D(MLAD - CF): does cross-class dependency help MLAD?"].startswith("not read")
 
 
+def test_a_charades_record_gets_the_main_readings_on_its_own_stage():
+    values = {}
+    for s, noise in zip((0, 1, 2), (0.1, -0.1, 0.0)):
+        values.update({("cf", "real", s): 10.0, ("mlad", "real", s): 15.0 + noise,
+                       ("cf", "control", s): 10.0, ("mlad", "control", s): 12.0,
+                       ("tb", "real", s): 14.0, ("tb", "control", s): 12.0 + noise,
+                       ("cf-smooth", "real", s): 14.0 + noise})
+    charades = record(values)
+    charades["dataset"] = "charades"
+    for run_ in charades["runs"].values():
+        run_["stage"] = "charades"
+    readings = dict(sa.protocol_readings(charades))
+    # the main table's readings, the same values as on a MultiTHUMOS main stage
+    main = dict(sa.protocol_readings(record(values)))
+    key = "D(MLAD - CF): does cross-class dependency help MLAD?"
+    assert readings[key] == main[key] and readings[key].startswith("yes")
+    # no CB only in the Charades stage; no look-alike or sweep stage either
+    assert not any("D(CB - CF)" in q or "look-alikes" in q or "v =" in q
+                   for q in readings)
+    # the cap rule counts the Charades stage's runs
+    for key_, run_ in charades["runs"].items():
+        if "/mlad/" in key_:
+            run_["ended_by"] = "cap"
+    assert dict(sa.protocol_readings(charades))[key].startswith("not read")
+
+
 def test_no_dependency_reading_says_how_small():
     values = {}
     for s, x in zip((0, 1, 2, 3), (0.1, -0.1, 0.2, -0.2)):
