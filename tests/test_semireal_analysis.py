@@ -211,13 +211,19 @@ def _draw_figures():
     plt.close("all")
 
 
-def test_protocol_readings_follow_the_rules_fixed_in_advance():
+def three_seeds() -> dict[tuple[str, str, int], float]:
+    """Three seeds where D(MLAD - CF) = 3 (+-0.1) and TB equals cf-smooth (+-0.1)."""
     values = {}
     for s, noise in zip((0, 1, 2), (0.1, -0.1, 0.0)):
         values.update({("cf", "real", s): 10.0, ("mlad", "real", s): 15.0 + noise,
                        ("cf", "control", s): 10.0, ("mlad", "control", s): 12.0,
                        ("tb", "real", s): 14.0, ("tb", "control", s): 12.0 + noise,
                        ("cf-smooth", "real", s): 14.0 + noise})
+    return values
+
+
+def test_protocol_readings_follow_the_rules_fixed_in_advance():
+    values = three_seeds()
     readings = dict(sa.protocol_readings(record(values)))
     # D(MLAD - CF) = 5 - 2 = 3 on every seed (+-0.1): above 0
     assert readings["D(MLAD - CF): does cross-class dependency help MLAD?"].startswith(
@@ -247,12 +253,7 @@ def test_protocol_readings_follow_the_rules_fixed_in_advance():
 
 
 def test_a_charades_record_gets_the_main_readings_on_its_own_stage():
-    values = {}
-    for s, noise in zip((0, 1, 2), (0.1, -0.1, 0.0)):
-        values.update({("cf", "real", s): 10.0, ("mlad", "real", s): 15.0 + noise,
-                       ("cf", "control", s): 10.0, ("mlad", "control", s): 12.0,
-                       ("tb", "real", s): 14.0, ("tb", "control", s): 12.0 + noise,
-                       ("cf-smooth", "real", s): 14.0 + noise})
+    values = three_seeds()
     charades = record(values)
     charades["dataset"] = "charades"
     for run_ in charades["runs"].values():
