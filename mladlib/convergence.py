@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .intervals import Interval
+
 HOLDS = "holds"
 REVERSED = "reversed"
 NOT_SEPARATED = "not separated"
@@ -66,14 +68,18 @@ class Paired:
     differences: tuple[float, ...]
 
     @property
+    def over_seeds(self) -> Interval:
+        """The differences as a quantity over seeds (keyed by position), with its t
+        interval."""
+        return Interval(dict(enumerate(self.differences)))
+
+    @property
     def mean(self) -> float:
-        return float(np.mean(self.differences))
+        return self.over_seeds.mean
 
     @property
     def sd(self) -> float:
-        if len(self.differences) < 2:
-            return float("nan")
-        return float(np.std(self.differences, ddof=1))
+        return self.over_seeds.sd
 
     def __str__(self) -> str:
         values = ", ".join(f"{d:+.2f}" for d in self.differences)

@@ -50,6 +50,9 @@ def test_paired_differences_use_the_sample_sd():
     assert p.mean == pytest.approx(5.0)
     assert p.sd == pytest.approx(math.sqrt(((-3) ** 2 + 1 + 16) / 2))
     assert "+2.00, +4.00, +9.00" in str(p)
+    # its t interval is the semi-real readings' (one Interval class): 4.303 = t(0.975, 2)
+    half = 4.302652729911275 * p.sd / math.sqrt(3)
+    assert p.over_seeds.bounds == pytest.approx((5.0 - half, 5.0 + half))
     assert math.isnan(paired([1.0], [0.0]).sd)
     with pytest.raises(ValueError):
         paired([1.0], [1.0, 2.0])
