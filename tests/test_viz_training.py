@@ -173,6 +173,21 @@ def test_setting_bars_heights_colours_and_paper_bars_apart():
                                                                                  "here: one seed"]
 
 
+def test_setting_bars_error_bars_are_the_sd_the_legend_names():
+    values = np.array([[10.0, 12.0, 17.0], [20.0, 22.0, 21.0]])
+    for ddof, name in ((0, "std"), (1, "sample SD")):
+        ax = plot_setting_bars(["a", "b"], values, ddof=ddof).axes[0]
+        # the error bar's vertical segments: mean - SD to mean + SD
+        segments = ax.collections[0].get_segments()
+        half = [(seg[1][1] - seg[0][1]) / 2 for seg in segments]
+        np.testing.assert_allclose(half, values.std(axis=1, ddof=ddof))
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend[0] == f"here: mean +- {name} over seeds"
+        plt.close(ax.figure)
+    with pytest.raises(ValueError, match="ddof must be 0"):
+        plot_setting_bars(["a", "b"], values, ddof=2)
+
+
 def test_setting_bars_refuse_bad_input():
     with pytest.raises(ValueError, match="settings is empty"):
         plot_setting_bars([], [])

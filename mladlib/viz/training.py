@@ -283,9 +283,12 @@ def plot_setting_bars(
     paper_label: str = "paper",
     title: str | None = None,
     ax: Axes | None = None,
+    ddof: int = 0,
 ) -> Figure:
     """One bar per setting: the mean over seeds, with the standard deviation as an error
-    bar and each seed as a dot. ``values``: ``(S, seeds)`` (1-D: one seed). ``colors``: one
+    bar and each seed as a dot. ``values``: ``(S, seeds)`` (1-D: one seed). ``ddof``: the
+    standard deviation's delta degrees of freedom, 0 (population SD, the legend says
+    "std") or 1 (sample SD, the legend says "sample SD"). ``colors``: one
     per bar (e.g. ``model_color(name)``). ``paper``: the paper's number per setting (None
     where it has none), in the same unit, drawn as a hatched white bar beside each setting's
     bar, apart from this book's numbers (bars start at 0, so absolute levels compare);
@@ -293,6 +296,8 @@ def plot_setting_bars(
     S = len(settings)
     if S < 1:
         raise ValueError("settings is empty: give at least one setting")
+    if ddof not in (0, 1):
+        raise ValueError(f"ddof must be 0 (population SD) or 1 (sample SD), got {ddof}")
     v = _per_seed(values, "values", S)
     if colors is not None and len(colors) != S:
         raise ValueError(f"colors must give one colour per setting: {S}, got {len(colors)}")
@@ -302,17 +307,19 @@ def plot_setting_bars(
     x = np.arange(S, dtype=float)
     # with the paper's numbers, each setting gets two bars: this book's, then the paper's
     here_x, width = (x - 0.19, 0.36) if reference is not None else (x, 0.6)
-    mean, std = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
+    mean = np.nanmean(v, axis=1)
     bar_colors = list(colors) if colors is not None else [SERIES_PALETTE[k % len(SERIES_PALETTE)] for k in range(S)]
     ax.bar(here_x, mean, width=width, color=bar_colors, alpha=0.85)
-    if v.shape[1] > 1:
+    if v.shape[1] > 1:  # two seeds or more: the SD is defined for ddof 0 and 1
+        std = np.nanstd(v, axis=1, ddof=ddof)
         ax.errorbar(here_x, mean, yerr=std, fmt="none", ecolor="#000000", capsize=4, linewidth=1.0)
     for seed in range(v.shape[1]):
         spread = 0.2 * width * (seed - (v.shape[1] - 1) / 2)
         ax.scatter(here_x + spread, v[:, seed], s=12, color="#000000", zorder=3)
     handles = [Patch(facecolor="#bbbbbb"),
                Line2D([], [], linestyle="none", marker="o", markersize=4, color="#000000")]
-    texts = [f"here: mean{' +- std' if v.shape[1] > 1 else ''} over seeds", "here: one seed"]
+    sd_name = " +- sample SD" if ddof else " +- std"
+    texts = [f"here: mean{sd_name if v.shape[1] > 1 else ''} over seeds", "here: one seed"]
     if reference is not None:
         known = np.isfinite(reference)
         ax.bar(x[known] + 0.19, reference[known], width=0.3, facecolor="white",
