@@ -290,7 +290,8 @@ def protocol_readings(record: Record) -> list[tuple[str, str]]:
     ``"not yet ..."`` until its runs give two paired seeds, and ``"not read ..."`` where
     more than 1 in 5 runs of a model it needs ended at the cap (the protocol's rule).
     A Charades record (``record["dataset"] == "charades"``) gets the main table's
-    readings on its own stage, without CB only (not in its stage)."""
+    readings on its own stage, without CB only (not in its stage) and without the CB
+    attention reading (its runs record no attention rows)."""
     out = []
     charades = record.get("dataset") == "charades"
     first = "charades" if charades else "main"  # the stage at v = 1, model 1
@@ -365,7 +366,7 @@ def protocol_readings(record: Record) -> list[tuple[str, str]]:
                 "co-occurrence (real minus control rank agreement)?", first, ["mlad"],
                 x, above("yes, interval above 0", "not shown (interval reaches 0)"),
                 digits=2)  # a rank correlation
-    if not layers:
+    if not layers and not charades:  # the Charades stage records no attention rows
         out.append(("CB attention: does it follow the real co-occurrence?",
                     _not_yet(Interval({}))))
     return out
