@@ -134,6 +134,19 @@ def test_ablation_means_error_bars_and_paper_panel():
         plot_ablation([1, 3, 5], values, xlabel="L", paper=paper, ax=given)
 
 
+def test_ablation_error_bars_are_the_sd_asked_for():
+    values = np.array([[10.0, 12.0, 17.0], [20.0, 22.0, 21.0]])
+    for ddof in (0, 1):
+        ax = plot_ablation([1, 2], {"mlad": values}, xlabel="x", ddof=ddof).axes[0]
+        # the error bar's vertical segments: mean - SD to mean + SD
+        segments = next(c for c in ax.collections if hasattr(c, "get_segments"))
+        half = [(seg[1][1] - seg[0][1]) / 2 for seg in segments.get_segments()]
+        np.testing.assert_allclose(half, values.std(axis=1, ddof=ddof))
+        plt.close(ax.figure)
+    with pytest.raises(ValueError, match="ddof must be 0"):
+        plot_ablation([1, 2], {"mlad": values}, xlabel="x", ddof=2)
+
+
 def test_ablation_refuses_bad_input():
     with pytest.raises(ValueError, match="settings is empty"):
         plot_ablation([], {"a": []}, xlabel="x")

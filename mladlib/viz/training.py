@@ -206,6 +206,7 @@ def plot_ablation(
     labels: Mapping[str, str] | None = None,
     title: str | None = None,
     ax: Axes | None = None,
+    ddof: int = 0,
 ) -> Figure:
     """Mean +- standard deviation over seeds against a setting, one line per series.
 
@@ -216,11 +217,14 @@ def plot_ablation(
     with its own y axis, since they are about other data (not on a twin axis, whose two
     scales a reader cannot tell apart); a given ``ax`` then cannot hold the figure. Series
     that are model names take the model's colour and name; others ``colors`` and
-    ``labels``, else a fixed palette.
+    ``labels``, else a fixed palette. ``ddof``: the error bars' delta degrees of
+    freedom, 0 (population SD) or 1 (sample SD); the title is the place to say which.
     """
     S = len(settings)
     if S < 1:
         raise ValueError("settings is empty: give at least one setting")
+    if ddof not in (0, 1):
+        raise ValueError(f"ddof must be 0 (population SD) or 1 (sample SD), got {ddof}")
     if not results:
         raise ValueError("results is empty: give at least one series")
     numeric = all(isinstance(s, (int, float, np.integer, np.floating)) and not isinstance(s, bool) for s in settings)
@@ -240,8 +244,9 @@ def plot_ablation(
     for k, (name, v) in enumerate(values.items()):
         colour = _series_color(name, k, colors)
         label = (labels or {}).get(name, model_label(name))
-        mean, std = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
-        ax.errorbar(x + offsets[k], mean, yerr=std if v.shape[1] > 1 else None, marker="o", capsize=3,
+        mean = np.nanmean(v, axis=1)
+        std = np.nanstd(v, axis=1, ddof=ddof) if v.shape[1] > 1 else None
+        ax.errorbar(x + offsets[k], mean, yerr=std, marker="o", capsize=3,
                     color=colour, label=f"{label} (here)")
         for seed in range(v.shape[1]):
             ax.scatter(x + offsets[k], v[:, seed], s=10, color=colour, alpha=0.35, linewidths=0, zorder=1)
