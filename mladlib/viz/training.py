@@ -195,6 +195,11 @@ def plot_windows(
     return fig
 
 
+def _check_ddof(ddof: int) -> None:
+    if ddof not in (0, 1):
+        raise ValueError(f"ddof must be 0 (population SD) or 1 (sample SD), got {ddof}")
+
+
 def plot_ablation(
     settings: Sequence[object],
     results: Mapping[str, object],
@@ -223,8 +228,7 @@ def plot_ablation(
     S = len(settings)
     if S < 1:
         raise ValueError("settings is empty: give at least one setting")
-    if ddof not in (0, 1):
-        raise ValueError(f"ddof must be 0 (population SD) or 1 (sample SD), got {ddof}")
+    _check_ddof(ddof)
     if not results:
         raise ValueError("results is empty: give at least one series")
     numeric = all(isinstance(s, (int, float, np.integer, np.floating)) and not isinstance(s, bool) for s in settings)
@@ -301,8 +305,7 @@ def plot_setting_bars(
     S = len(settings)
     if S < 1:
         raise ValueError("settings is empty: give at least one setting")
-    if ddof not in (0, 1):
-        raise ValueError(f"ddof must be 0 (population SD) or 1 (sample SD), got {ddof}")
+    _check_ddof(ddof)
     v = _per_seed(values, "values", S)
     if colors is not None and len(colors) != S:
         raise ValueError(f"colors must give one colour per setting: {S}, got {len(colors)}")
